@@ -1,0 +1,53 @@
+"""Installs spcxr_monai and the ``spcxr`` console command.
+
+Exact pins for a reproducible CPU install live in ``requirements.txt``; the ranges here keep the
+package installable beside a user's own (e.g. CUDA) torch.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="spcxr-monai",
+    version="0.1.0",
+    description="SPCXR on MONAI: GMML self-supervised pretraining of Vision Transformers on chest X-rays",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["spcxr_monai", "spcxr_monai.*"]),
+    package_data={"spcxr_monai.data": ["sample/*.md", "sample/cxr/*/*/*.png", "sample/dicom/*.dcm"]},
+    include_package_data=True,
+    install_requires=[
+        "torch>=2.4",
+        "monai>=1.6,<1.7",
+        "pytorch-ignite>=0.5,<0.6",
+        "pydicom>=3.0,<4",
+        "pylibjpeg>=2.0",
+        "pylibjpeg-openjpeg>=2.3",
+        "pylibjpeg-libjpeg>=2.1",
+        "SimpleITK>=2.3",
+        "itk>=5.3",
+        "nibabel>=5.0",
+        "scikit-image>=0.22",
+        "pillow>=10",
+        "numpy>=1.24",
+        "tensorboard>=2.14",
+        "matplotlib>=3.7",
+        "jsonschema>=4.0",
+        "scikit-learn>=1.3",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", "pandas>=2.0"],
+        "notebooks": ["jupyter>=1.0", "ipykernel>=6.29"],
+    },
+    entry_points={"console_scripts": ["spcxr=spcxr_monai.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+        "Framework :: Pytest",
+    ],
+)

@@ -1,0 +1,26 @@
+"""MONAI transforms of spcxr_monai, usable from bundle JSON by ``_target_``."""
+
+from spcxr_monai.transforms.group_mask import (
+    CORRUPTIONS,
+    RandGroupMask,
+    RandGroupMaskd,
+    RandGroupMaskD,
+    RandGroupMaskDict,
+    draw_group_masks,
+    group_mask_batch,
+)
+from spcxr_monai.transforms.io import LoadCXR, LoadCXRd, LoadCXRD, LoadCXRDict
+
+__all__ = [
+    "CORRUPTIONS",
+    "RandGroupMask",
+    "RandGroupMaskd",
+    "RandGroupMaskD",
+    "RandGroupMaskDict",
+    "draw_group_masks",
+    "group_mask_batch",
+    "LoadCXR",
+    "LoadCXRd",
+    "LoadCXRD",
+    "LoadCXRDict",
+]
