@@ -136,8 +136,10 @@ class CXRReader(ImageReader):
         return array, meta
 
     def _read_volume(self, path: str, reader: ImageReader, transpose: bool) -> tuple[np.ndarray, dict]:
-        array, header = reader.get_data(reader.read(path))
-        array = np.squeeze(np.asarray(array))
+        image = reader.read(path)
+        array, header = reader.get_data(image)
+        # copy while `image` is alive: ITKReader returns a view on memory freed with the ITK image
+        array = np.squeeze(np.array(array, dtype=np.float32, copy=True))
         if array.ndim != 2:
             raise CXRInputError(path, f"expected a single 2D image, got an array of shape {array.shape}")
         if "pixdim" in header:  # NIfTI: pixdim[1:3] = (dx, dy)
@@ -153,4 +155,4 @@ class CXRReader(ImageReader):
             "original_size": tuple(int(s) for s in array.shape),
             "format": type(reader).__name__.replace("Reader", ""),
         }
-        return array.astype(np.float32), meta
+        return np.ascontiguousarray(array), meta
