@@ -39,6 +39,8 @@ setup(
         "matplotlib>=3.7",
         "jsonschema>=4.0",
         "scikit-learn>=1.3",
+        "einops>=0.7",
+        "fire>=0.5",
     ],
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", "pandas>=2.0"],

@@ -1,3 +1,11 @@
-"""spcxr_monai: SPCXR (GMML self-supervised pretraining of ViTs on chest X-rays) on MONAI."""
+"""spcxr_monai: SPCXR (GMML self-supervised pretraining of ViTs on chest X-rays) on MONAI.
+
+Subpackages are imported here so bundle configs can use ``$import spcxr_monai`` and then
+``spcxr_monai.data...`` / ``spcxr_monai.engines...`` in expressions.
+"""
 
 __version__ = "0.1.0"
+
+from spcxr_monai import data, engines, networks, transforms  # noqa: E402
+
+__all__ = ["data", "engines", "networks", "transforms", "__version__"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from spcxr_monai.data.cxr_reader import CXRReader
 from spcxr_monai.data.datalist import (
     make_datalist,
+    make_unlabelled_datalist,
     patient_id_from_name,
     read_csv_datalist,
     scan_class_folders,
@@ -38,6 +39,7 @@ __all__ = [
     "CXRReader",
     "CXRInputError",
     "make_datalist",
+    "make_unlabelled_datalist",
     "patient_id_from_name",
     "read_csv_datalist",
     "read_dicom_cxr",

@@ -31,6 +31,7 @@ __all__ = [
     "read_csv_datalist",
     "split_by_patient",
     "make_datalist",
+    "make_unlabelled_datalist",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz", ".mha", ".nrrd")
@@ -282,3 +283,59 @@ def make_datalist(
         with open(output, "w", encoding="utf-8") as f:
             json.dump(datalist, f, indent=1)
     return datalist
+
+
+def _check_decodable(path: Path) -> None:
+    """Header check for every file; DICOM pixel data is decoded too (corrupt streams hide behind good headers)."""
+    _check_readable(path)
+    if path.name.lower().endswith((".dcm", ".dicom")):
+        from spcxr_monai.data.dicom import read_dicom_cxr
+
+        read_dicom_cxr(path)
+
+
+def make_unlabelled_datalist(
+    root: str | os.PathLike,
+    val_fraction: float = 0.05,
+    seed: int = 0,
+    exclude_dirs: Sequence[str] = MASK_DIRS,
+    skip_unreadable: bool = False,
+) -> dict[str, list[dict]]:
+    """Every image under ``root`` (recursively, mask folders excluded) as an unlabelled datalist.
+
+    Args:
+        root: folder to search.
+        val_fraction: fraction of patients held out as ``validation`` (reconstruction error).
+        seed: split seed.
+        exclude_dirs: folder names whose files are not images to learn from (masks).
+        skip_unreadable: log and leave out files that cannot be read or decoded instead of raising.
+
+    Returns:
+        ``{"training": [{"image": path, "patient": id}, ...], "validation": [...], "skipped": [...]}``.
+
+    Raises:
+        CXRInputError: no image under ``root``, or an unreadable file when ``skip_unreadable`` is False.
+    """
+    import logging
+
+    root = Path(root)
+    if not root.is_dir():
+        raise CXRInputError(root, "data folder not found")
+    paths = sorted(
+        p for p in root.rglob("*") if _is_image(p) and not set(p.relative_to(root).parts[:-1]) & set(exclude_dirs)
+    )
+    items, skipped = [], []
+    for path in paths:
+        try:
+            _check_decodable(path)
+        except CXRInputError as e:
+            if not skip_unreadable:
+                raise
+            logging.getLogger(__name__).warning("skipping %s", e)
+            skipped.append(str(e))
+            continue
+        items.append({"image": str(path.resolve()), "label": 0, "patient": patient_id_from_name(path.name)})
+    if not items:
+        raise CXRInputError(root, "empty folder: no readable image files (" + ", ".join(IMAGE_SUFFIXES) + ")")
+    splits = split_by_patient(items, {"validation": val_fraction} if val_fraction > 0 else {}, seed)
+    return {**splits, "skipped": skipped}

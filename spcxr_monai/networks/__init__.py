@@ -1,0 +1,25 @@
+"""Networks: GMML ViT (pretraining), ViT classifier and UNETR (fine-tuning), encoder weight transfer."""
+
+from spcxr_monai.networks.classifier import ViTClassifier, create_unetr, create_vit_classifier
+from spcxr_monai.networks.gmml_vit import (
+    VIT_SIZES,
+    GMMLViT,
+    ReconstructionHead,
+    create_gmml_vit,
+    default_reconstruction_blocks,
+)
+from spcxr_monai.networks.transfer import encoder_state_dict, load_encoder_weights, resize_position_embeddings
+
+__all__ = [
+    "VIT_SIZES",
+    "GMMLViT",
+    "ReconstructionHead",
+    "ViTClassifier",
+    "create_gmml_vit",
+    "create_unetr",
+    "create_vit_classifier",
+    "default_reconstruction_blocks",
+    "encoder_state_dict",
+    "load_encoder_weights",
+    "resize_position_embeddings",
+]

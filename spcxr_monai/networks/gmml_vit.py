@@ -1,0 +1,138 @@
+"""The GMML ViT: MONAI's ``ViT`` encoder plus the light reconstruction head of GMML.
+
+Named sizes follow timm / DeiT (all 12 blocks): ``tiny`` 192/3 heads, ``small`` 384/6, ``base`` 768/12,
+MLP 4x hidden, qkv bias on. :func:`create_gmml_vit` builds one by name; every constructor argument
+stays a config value for bundle JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from monai.networks.nets import ViT
+from monai.utils import ensure_tuple_rep
+from torch import nn
+
+__all__ = ["VIT_SIZES", "GMMLViT", "ReconstructionHead", "create_gmml_vit", "default_reconstruction_blocks"]
+
+VIT_SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"hidden_size": 192, "mlp_dim": 768, "num_layers": 12, "num_heads": 3},
+    "small": {"hidden_size": 384, "mlp_dim": 1536, "num_layers": 12, "num_heads": 6},
+    "base": {"hidden_size": 768, "mlp_dim": 3072, "num_layers": 12, "num_heads": 12},
+}
+
+
+def default_reconstruction_blocks(num_layers: int) -> tuple[int, ...]:
+    """GMML averages blocks 6, 8, 10, 12 of a 12-block ViT: the same relative depths for any depth (1-based)."""
+    return tuple(sorted({max(1, round(num_layers * k / 6)) for k in (3, 4, 5, 6)}))
+
+
+class ReconstructionHead(nn.Module):
+    """GMML's light decoder: LayerNorm, three Linear+GELU, one ConvTranspose2d (kernel = stride = patch).
+
+    Args:
+        hidden_size: token width D.
+        patch_size: ViT patch size (pixels).
+        out_channels: image channels to reconstruct.
+
+    Forward: tokens (B, N, D) with N = h * w, row-major over the patch grid, and the grid ``(h, w)``
+    -> image (B, out_channels, h * patch, w * patch).
+    """
+
+    def __init__(self, hidden_size: int, patch_size: Sequence[int] | int, out_channels: int = 1) -> None:
+        super().__init__()
+        patch = ensure_tuple_rep(patch_size, 2)
+        self.norm = nn.LayerNorm(hidden_size)
+        self.mlp = nn.Sequential(
+            *[m for _ in range(3) for m in (nn.Linear(hidden_size, hidden_size), nn.GELU())]
+        )
+        self.to_pixels = nn.ConvTranspose2d(hidden_size, out_channels, kernel_size=patch, stride=patch)
+
+    def forward(self, tokens: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
+        x = self.mlp(self.norm(tokens))
+        b, _, d = x.shape
+        x = x.transpose(1, 2).reshape(b, d, *grid)
+        return self.to_pixels(x)
+
+
+class GMMLViT(nn.Module):
+    """Vision Transformer for group-masked model learning (GMML) on 2D images.
+
+    The encoder is a plain ``monai.networks.nets.ViT`` (no class token) so its weights move unchanged
+    into a MONAI ``ViT``, :class:`spcxr_monai.networks.ViTClassifier` or ``UNETR.vit``
+    (:func:`spcxr_monai.networks.load_encoder_weights`).
+
+    Args:
+        in_channels: image channels (1 for CXR).
+        img_size: (H, W) or one int; both divisible by ``patch_size``.
+        patch_size: ViT patch size.
+        hidden_size: token width.
+        mlp_dim: transformer MLP width.
+        num_layers: transformer blocks.
+        num_heads: attention heads.
+        qkv_bias: bias in the qkv projection (as timm / GMML).
+        dropout_rate: dropout in the transformer.
+        reconstruction_blocks: 1-based blocks whose token outputs are averaged into the head; default
+            :func:`default_reconstruction_blocks` (6, 8, 10, 12 for 12 blocks).
+        spatial_dims: only 2 is supported.
+
+    Forward: (B, in_channels, H, W) -> reconstruction (B, in_channels, H, W).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        img_size: Sequence[int] | int = 224,
+        patch_size: Sequence[int] | int = 16,
+        hidden_size: int = 384,
+        mlp_dim: int = 1536,
+        num_layers: int = 12,
+        num_heads: int = 6,
+        qkv_bias: bool = True,
+        dropout_rate: float = 0.0,
+        reconstruction_blocks: Sequence[int] | None = None,
+        spatial_dims: int = 2,
+    ) -> None:
+        super().__init__()
+        if spatial_dims != 2:
+            raise ValueError(f"GMMLViT is 2D only, got spatial_dims={spatial_dims}.")
+        self.img_size = ensure_tuple_rep(img_size, 2)
+        self.patch_size = ensure_tuple_rep(patch_size, 2)
+        if any(i % p for i, p in zip(self.img_size, self.patch_size)):
+            raise ValueError(f"img_size {self.img_size} must be divisible by patch_size {self.patch_size}.")
+        self.grid_size = tuple(i // p for i, p in zip(self.img_size, self.patch_size))
+        self.reconstruction_blocks = tuple(reconstruction_blocks or default_reconstruction_blocks(num_layers))
+        if not all(1 <= b <= num_layers for b in self.reconstruction_blocks):
+            raise ValueError(f"reconstruction_blocks {self.reconstruction_blocks} must be in 1..{num_layers}.")
+        self.vit = ViT(
+            in_channels=in_channels,
+            img_size=self.img_size,
+            patch_size=self.patch_size,
+            hidden_size=hidden_size,
+            mlp_dim=mlp_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            proj_type="conv",
+            classification=False,
+            dropout_rate=dropout_rate,
+            spatial_dims=2,
+            qkv_bias=qkv_bias,
+        )
+        self.head = ReconstructionHead(hidden_size, self.patch_size, in_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, hidden_states = self.vit(x)
+        tokens = torch.stack([hidden_states[b - 1] for b in self.reconstruction_blocks]).mean(0)
+        return self.head(tokens, self.grid_size)
+
+
+def create_gmml_vit(size: str = "small", **kwargs) -> GMMLViT:
+    """Build a :class:`GMMLViT` of a named size (``tiny``, ``small``, ``base``); kwargs override.
+
+    Example (bundle JSON): ``{"_target_": "spcxr_monai.networks.create_gmml_vit", "size": "small",
+    "img_size": 224}``.
+    """
+    if size not in VIT_SIZES:
+        raise ValueError(f"unknown ViT size {size!r}; choose one of {sorted(VIT_SIZES)}.")
+    return GMMLViT(**{**VIT_SIZES[size], **kwargs})

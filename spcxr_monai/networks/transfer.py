@@ -1,0 +1,140 @@
+"""Moving a pretrained GMML encoder into a ViT, a ViTClassifier or a UNETR (one function, one place)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.networks.nets import ViT
+from torch import nn
+
+__all__ = ["encoder_state_dict", "resize_position_embeddings", "load_encoder_weights"]
+
+logger = logging.getLogger(__name__)
+PATCH_WEIGHT = "patch_embedding.patch_embeddings.weight"
+POS_EMBED = "patch_embedding.position_embeddings"
+TASK_KEYS = ("cls_token", "classification_head.")  # belong to a task, not to the pretrained encoder
+STATE_KEYS = ("network", "model", "state_dict", "net")
+
+
+def encoder_state_dict(source: str | os.PathLike | Mapping | nn.Module) -> dict[str, torch.Tensor]:
+    """The ViT encoder weights of a checkpoint, state dict or module, keyed as ``monai.networks.nets.ViT``.
+
+    Accepts a checkpoint file (a plain state dict or a MONAI ``CheckpointSaver`` dict with ``network``),
+    a :class:`GMMLViT` / ``ViTClassifier`` / ``UNETR`` state dict (``vit.`` prefix), a bare ViT state dict,
+    ``module.`` (DDP) prefixes, or a module.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"{source}: pretrained checkpoint not found")
+        source = torch.load(source, map_location="cpu", weights_only=True)
+    if isinstance(source, nn.Module):
+        source = source.state_dict()
+    state = dict(source)
+    for key in STATE_KEYS:
+        if key in state and isinstance(state[key], Mapping):
+            state = dict(state[key])
+            break
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    if any(k.startswith("vit.") for k in state):
+        state = {k[len("vit.") :]: v for k, v in state.items() if k.startswith("vit.")}
+    if PATCH_WEIGHT not in state:
+        raise ValueError(f"no ViT encoder found in the checkpoint (no '{PATCH_WEIGHT}' key; keys: {list(state)[:5]}...)")
+    return state
+
+
+def _grid(n_tokens: int, grid: Sequence[int] | None, what: str) -> tuple[int, int]:
+    if grid is not None:
+        grid = tuple(int(g) for g in grid)
+        if math.prod(grid) != n_tokens:
+            raise ValueError(f"{what} grid {grid} does not hold {n_tokens} position embeddings")
+        return grid  # type: ignore[return-value]
+    side = math.isqrt(n_tokens)
+    if side * side != n_tokens:
+        raise ValueError(f"{what} has {n_tokens} patches, not a square grid: give its grid explicitly")
+    return side, side
+
+
+def resize_position_embeddings(
+    pos: torch.Tensor, new_grid: Sequence[int], old_grid: Sequence[int] | None = None
+) -> torch.Tensor:
+    """Bicubically resize (1, N, D) position embeddings from ``old_grid`` to ``new_grid`` (h, w)."""
+    old = _grid(pos.shape[1], old_grid, "the checkpoint")
+    d = pos.shape[-1]
+    grid = pos.reshape(1, *old, d).permute(0, 3, 1, 2).float()
+    grid = F.interpolate(grid, size=tuple(new_grid), mode="bicubic", align_corners=False)
+    return grid.permute(0, 2, 3, 1).reshape(1, -1, d).to(pos.dtype)
+
+
+def _target_vit(target: nn.Module) -> ViT:
+    if isinstance(target, ViT):
+        return target
+    vit = getattr(target, "vit", None)
+    if isinstance(vit, ViT):
+        return vit
+    raise TypeError(f"{type(target).__name__} has no MONAI ViT encoder (expected a ViT or a module with .vit)")
+
+
+def _target_grid(target: nn.Module, vit: ViT) -> tuple[int, int]:
+    for attr in ("grid_size", "feat_size"):  # GMMLViT / ViTClassifier, UNETR
+        if hasattr(target, attr):
+            return tuple(getattr(target, attr))  # type: ignore[return-value]
+    return _grid(vit.patch_embedding.position_embeddings.shape[1], None, "the target")
+
+
+def load_encoder_weights(
+    target: nn.Module,
+    source: str | os.PathLike | Mapping | nn.Module,
+    interpolate_pos_embed: bool = True,
+    source_grid: Sequence[int] | None = None,
+) -> nn.Module:
+    """Load a pretrained encoder into ``target``'s MONAI ViT, strictly.
+
+    Every encoder weight of ``target`` must come from the source with the same shape; only a class
+    token / MONAI classification head (task parts) may be absent. Position embeddings are resized
+    bicubically when the image size (patch grid) differs.
+
+    Args:
+        target: a ``ViT``, or a module holding one as ``.vit`` (GMMLViT, ViTClassifier, UNETR).
+        source: checkpoint path, state dict or module (see :func:`encoder_state_dict`).
+        interpolate_pos_embed: resize position embeddings on a grid mismatch; False raises instead.
+        source_grid: the checkpoint's patch grid (h, w) when it is not square.
+
+    Returns:
+        ``target``, for chaining in bundle configs.
+
+    Raises:
+        ValueError: the patch size, channels, hidden size, depth or image size does not match, or a
+            weight is missing / unexpected. The message says which.
+    """
+    vit = _target_vit(target)
+    state = encoder_state_dict(source)
+    own = vit.state_dict()
+    src_w, dst_w = state[PATCH_WEIGHT], own[PATCH_WEIGHT]
+    if src_w.shape[2:] != dst_w.shape[2:]:
+        raise ValueError(f"patch size mismatch: checkpoint {tuple(src_w.shape[2:])}, target {tuple(dst_w.shape[2:])}")
+    if src_w.shape[0] != dst_w.shape[0]:
+        raise ValueError(f"hidden size mismatch: checkpoint {src_w.shape[0]}, target {dst_w.shape[0]}")
+    if src_w.shape[1] != dst_w.shape[1]:
+        raise ValueError(f"input channel mismatch: checkpoint {src_w.shape[1]}, target {dst_w.shape[1]}")
+    src_depth = len({k.split(".")[1] for k in state if k.startswith("blocks.")})
+    if src_depth != len(vit.blocks):
+        raise ValueError(f"depth mismatch: checkpoint has {src_depth} transformer blocks, target {len(vit.blocks)}")
+    if POS_EMBED in state and state[POS_EMBED].shape != own[POS_EMBED].shape:
+        new_grid = _target_grid(target, vit)
+        if not interpolate_pos_embed:
+            raise ValueError(
+                f"image size mismatch: checkpoint has {state[POS_EMBED].shape[1]} patches, target "
+                f"{own[POS_EMBED].shape[1]} (grid {new_grid}); set interpolate_pos_embed=True to resize"
+            )
+        logger.info("resizing position embeddings %s -> grid %s", tuple(state[POS_EMBED].shape), new_grid)
+        state[POS_EMBED] = resize_position_embeddings(state[POS_EMBED], new_grid, source_grid)
+    missing, unexpected = vit.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith(TASK_KEYS)]
+    if missing or unexpected:
+        raise ValueError(f"encoder weights do not match: missing {missing}, unexpected {unexpected}")
+    return target

@@ -1,0 +1,91 @@
+"""GMML batch preparation, masked L1 loss, handlers, autocast fallback, parameter groups."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from ignite.engine import Engine, Events
+
+from spcxr_monai.engines import (
+    AutocastInferer,
+    GMMLPrepareBatch,
+    MaskedL1Loss,
+    latest_checkpoint,
+    param_groups_weight_decay,
+    resolve_amp_dtype,
+    split_target,
+)
+from spcxr_monai.networks import create_gmml_vit
+
+
+def test_prepare_batch_packs_clean_image_and_mask():
+    images = torch.randn(4, 1, 32, 32)
+    corrupted, target, args, kwargs = GMMLPrepareBatch(align=8, seed=0)({"image": images}, device="cpu")
+    clean, mask = split_target(target)
+    assert corrupted.shape == clean.shape == (4, 1, 32, 32) and mask.shape == (4, 1, 32, 32)
+    torch.testing.assert_close(clean, images)
+    assert torch.equal(corrupted[mask == 0], images[mask == 0])
+    assert not torch.equal(corrupted[mask == 1], images[mask == 1])
+    assert args == () and kwargs == {}
+
+
+def test_prepare_batch_resets_each_epoch_when_attached():
+    images = torch.randn(2, 1, 32, 32)
+    prep = GMMLPrepareBatch(seed=5, reset_each_epoch=True)
+    masks = []
+    engine = Engine(lambda e, b: masks.append(prep(b, "cpu")[1][:, -1:]))
+    prep.attach(engine)
+    engine.run([{"image": images}] * 2, max_epochs=2)
+    assert torch.equal(masks[0], masks[2]) and torch.equal(masks[1], masks[3])  # same per epoch
+    assert not torch.equal(masks[0], masks[1])
+
+
+def test_masked_l1_counts_only_corrupted_pixels():
+    clean = torch.zeros(1, 1, 4, 4)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1
+    pred = torch.zeros(1, 1, 4, 4)
+    pred[..., :2, :] = 2.0  # error 2 on the masked half
+    pred[..., 2:, :] = 10.0  # error 10 on the clean half: ignored by default
+    target = torch.cat([clean, mask], 1)
+    assert MaskedL1Loss()(pred, target).item() == pytest.approx(2.0)
+    assert MaskedL1Loss(unmasked_weight=0.1)(pred, target).item() == pytest.approx(2.0 + 0.1 * 10.0)
+    with pytest.raises(ValueError, match="differ in shape"):
+        MaskedL1Loss()(torch.zeros(1, 2, 4, 4), target)
+
+
+def test_amp_resolution_falls_back_on_cpu():
+    assert resolve_amp_dtype("auto", "cpu") is None
+    assert resolve_amp_dtype("fp16", "cpu") is None
+    assert resolve_amp_dtype("bf16", "cpu") == torch.bfloat16
+    assert resolve_amp_dtype("none", "cuda") is None
+    with pytest.raises(ValueError):
+        resolve_amp_dtype("int8", "cpu")
+
+
+def test_bf16_autocast_inferer_on_cpu_matches_fp32_closely():
+    torch.manual_seed(0)
+    net = create_gmml_vit("tiny", img_size=32).eval()
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        full = AutocastInferer("cpu", "none")(x, net)
+        half = AutocastInferer("cpu", "bf16")(x, net)
+    assert half.dtype == torch.bfloat16 and full.dtype == torch.float32
+    assert torch.corrcoef(torch.stack([full.flatten(), half.float().flatten()]))[0, 1] > 0.99
+
+
+def test_no_weight_decay_on_biases_norms_and_position_embeddings():
+    net = create_gmml_vit("tiny", img_size=32)
+    decay, no_decay = param_groups_weight_decay(net, 0.05)
+    names = {id(p): n for n, p in net.named_parameters()}
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decay["params"])
+    assert any("position_embeddings" in names[id(p)] for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(net.parameters()))
+
+
+def test_latest_checkpoint_picks_the_highest_epoch(tmp_path):
+    assert latest_checkpoint(str(tmp_path)) is None
+    for n in (2, 10, 9):
+        (tmp_path / f"checkpoint_checkpoint_epoch={n}.pt").write_bytes(b"")
+    assert latest_checkpoint(str(tmp_path)).endswith("epoch=10.pt")

@@ -1,0 +1,109 @@
+"""GMML ViT shapes and head, named sizes, and the encoder transfer into ViT / classifier / UNETR."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from monai.networks.nets import ViT
+
+from spcxr_monai.networks import (
+    GMMLViT,
+    create_gmml_vit,
+    create_unetr,
+    create_vit_classifier,
+    default_reconstruction_blocks,
+    load_encoder_weights,
+    resize_position_embeddings,
+)
+
+
+@pytest.fixture(scope="module")
+def gmml() -> GMMLViT:
+    torch.manual_seed(0)
+    return create_gmml_vit("tiny", img_size=64)
+
+
+def test_reconstruction_shape_and_head_layout(gmml):
+    x = torch.randn(2, 1, 64, 64)
+    assert gmml(x).shape == (2, 1, 64, 64)
+    assert gmml.reconstruction_blocks == (6, 8, 10, 12)
+    linears = [m for m in gmml.head.mlp if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3
+    assert gmml.head.to_pixels.kernel_size == gmml.head.to_pixels.stride == (16, 16)
+
+
+def test_head_averages_the_chosen_blocks(gmml):
+    x = torch.randn(1, 1, 64, 64)
+    _, hidden = gmml.vit(x)
+    expected = gmml.head(torch.stack([hidden[i - 1] for i in (6, 8, 10, 12)]).mean(0), gmml.grid_size)
+    torch.testing.assert_close(gmml(x), expected)
+
+
+def test_named_sizes_and_non_square_images():
+    small = create_gmml_vit("small", img_size=(64, 32))
+    assert small.vit.patch_embedding.position_embeddings.shape == (1, 8, 384)
+    assert len(small.vit.blocks) == 12 and small.vit.blocks[0].attn.qkv.bias is not None
+    assert small(torch.randn(1, 1, 64, 32)).shape == (1, 1, 64, 32)
+    assert default_reconstruction_blocks(4) == (2, 3, 4)
+    with pytest.raises(ValueError, match="unknown ViT size"):
+        create_gmml_vit("huge")
+    with pytest.raises(ValueError, match="divisible"):
+        GMMLViT(img_size=50)
+
+
+def test_encoder_moves_into_classifier_unetr_and_plain_vit(gmml):
+    clf = load_encoder_weights(create_vit_classifier("tiny", img_size=64, num_classes=3), gmml.state_dict())
+    unetr = load_encoder_weights(create_unetr("tiny", img_size=64), gmml)
+    vit = ViT(1, (64, 64), 16, 192, 768, 12, 3, spatial_dims=2, qkv_bias=True, classification=True, num_classes=2)
+    load_encoder_weights(vit, gmml)
+    for target in (clf.vit, unetr.vit, vit):
+        for key, value in gmml.vit.state_dict().items():
+            torch.testing.assert_close(target.state_dict()[key], value, msg=key)
+    x = torch.randn(2, 1, 64, 64)
+    assert clf(x).shape == (2, 3)
+    assert unetr(x).shape == (2, 2, 64, 64)
+
+
+def test_checkpoint_file_with_network_key(gmml, tmp_path):
+    path = tmp_path / "ckpt.pt"
+    torch.save({"network": gmml.state_dict(), "optimizer": {}}, path)
+    clf = load_encoder_weights(create_vit_classifier("tiny", img_size=64), str(path))
+    torch.testing.assert_close(clf.vit.norm.weight, gmml.vit.norm.weight)
+
+
+def test_position_embeddings_are_interpolated_for_a_new_image_size(gmml):
+    clf = load_encoder_weights(create_vit_classifier("tiny", img_size=128), gmml)
+    pos = clf.vit.patch_embedding.position_embeddings
+    assert pos.shape == (1, 64, 192)
+    expected = resize_position_embeddings(gmml.vit.patch_embedding.position_embeddings.detach(), (8, 8))
+    torch.testing.assert_close(pos.detach(), expected)
+    # a constant embedding stays constant under resizing
+    const = torch.ones(1, 16, 4)
+    torch.testing.assert_close(resize_position_embeddings(const, (8, 8)), torch.ones(1, 64, 4))
+
+
+@pytest.mark.parametrize(
+    "target,match",
+    [
+        (lambda: create_vit_classifier("tiny", img_size=64, patch_size=8), "patch size mismatch"),
+        (lambda: create_vit_classifier("small", img_size=64), "hidden size mismatch"),
+        (lambda: create_vit_classifier("tiny", img_size=64, in_channels=3), "input channel mismatch"),
+        (lambda: create_vit_classifier("tiny", img_size=64, num_layers=6), "depth mismatch"),
+        (lambda: create_vit_classifier("tiny", img_size=64, qkv_bias=False), "unexpected"),
+    ],
+)
+def test_mismatches_give_clear_errors(gmml, target, match):
+    with pytest.raises(ValueError, match=match):
+        load_encoder_weights(target(), gmml)
+
+
+def test_image_size_mismatch_without_interpolation_is_an_error(gmml):
+    with pytest.raises(ValueError, match="image size mismatch"):
+        load_encoder_weights(create_vit_classifier("tiny", img_size=128), gmml, interpolate_pos_embed=False)
+
+
+def test_not_an_encoder_checkpoint(tmp_path):
+    with pytest.raises(ValueError, match="no ViT encoder"):
+        load_encoder_weights(create_vit_classifier("tiny", img_size=64), {"weight": torch.zeros(1)})
+    with pytest.raises(FileNotFoundError, match="not found"):
+        load_encoder_weights(create_vit_classifier("tiny", img_size=64), str(tmp_path / "missing.pt"))
