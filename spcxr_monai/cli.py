@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from spcxr_monai.data import CXRInputError, make_datalist, sample_dir
@@ -35,6 +38,73 @@ def _datalist(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overrides(pairs: Sequence[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"spcxr: --set takes KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _input_error_in(error: BaseException) -> CXRInputError | None:
+    """The CXRInputError somewhere in an exception's cause chain, if any."""
+    while error is not None:
+        if isinstance(error, CXRInputError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """Run a classification bundle's ``inference.json`` on files; print {file: {class: probability}}."""
+    bundle = os.path.abspath(args.bundle)
+    config = os.path.join(bundle, "configs", "inference.json")
+    if not os.path.isfile(config):
+        raise CXRInputError(config, "not a classification bundle (configs/inference.json missing)")
+    files = [os.path.abspath(f) for f in args.files]
+    for f in files:
+        if not os.path.isfile(f):
+            raise CXRInputError(f, "file not found")
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = {"bundle_root": bundle, "input_files": files, "output_dir": tmp, **_overrides(args.set)}
+        model = os.path.join(overrides.get("ckpt_dir", os.path.join(bundle, "models")), "model.pt")
+        if not os.path.isfile(model):
+            raise CXRInputError(model, "trained model not found: train the bundle first (or --set ckpt_dir=...)")
+        with contextlib.redirect_stdout(sys.stderr):  # MONAI logs to stdout; stdout is for the JSON
+            predictions = _run_inference(config, bundle, overrides, tmp)
+    print(json.dumps(predictions, indent=2))
+    return 0
+
+
+def _run_inference(config: str, bundle: str, overrides: dict, tmp: str) -> dict:
+    import logging
+
+    from monai.bundle import ConfigWorkflow
+
+    # MONAI's bundle logger writes to the stdout captured at import; keep stdout for the JSON
+    logging.getLogger("monai.bundle.workflows").setLevel(logging.WARNING)
+    workflow = ConfigWorkflow(
+        config_file=config,
+        meta_file=os.path.join(bundle, "configs", "metadata.json"),
+        workflow_type="infer",
+        run_id="inference",
+        **overrides,
+    )
+    workflow.initialize()
+    try:
+        workflow.run()
+    except Exception as e:  # the bundle wraps a bad file's error: surface it as the cause
+        raise _input_error_in(e) or e
+    workflow.finalize()
+    with open(os.path.join(tmp, "predictions.json")) as f:
+        return json.load(f)
+
+
 def _sample(args: argparse.Namespace) -> int:
     print(sample_dir())
     return 0
@@ -54,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", nargs="+", default=[], metavar="FOLDER=CLASS", help="rename or merge class folders")
     p.add_argument("--no-verify", action="store_true", help="skip opening every image header")
     p.set_defaults(func=_datalist)
+
+    p = sub.add_parser("predict", help="class probabilities for CXR files (DICOM, PNG, ...) from a classification bundle")
+    p.add_argument("files", nargs="+", help="image files")
+    p.add_argument("--bundle", default="bundles/spcxr_cxr_classification", help="trained classification bundle folder")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="bundle config overrides, e.g. model_size=tiny")
+    p.set_defaults(func=_predict)
 
     p = sub.add_parser("sample", help="print the folder of the embedded sample")
     p.set_defaults(func=_sample)

@@ -32,10 +32,23 @@ __all__ = [
     "split_by_patient",
     "make_datalist",
     "make_unlabelled_datalist",
+    "CLASSIFICATION_TASKS",
+    "task_classes",
+    "subsample_stratified",
+    "class_weights",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".nii", ".nii.gz", ".mha", ".nrrd")
 MASK_DIRS = ("lung_masks", "masks")
+_PEDIATRIC_PNEUMONIA = ("pneumonia_bacterial", "pneumonia_viral")
+# task -> (classes in label order, folder -> class map); folders of both shared layouts are mapped
+CLASSIFICATION_TASKS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "3class": (["covid", "pneumonia", "normal"], {f: "pneumonia" for f in _PEDIATRIC_PNEUMONIA}),
+    "screening": (
+        ["normal", "abnormal"],
+        {f: "abnormal" for f in ("covid", "pneumonia", *_PEDIATRIC_PNEUMONIA)},
+    ),
+}
 # Kermany pediatric names: person<N>_bacteria_<k>, person<N>_virus_<k>, IM-<N>-<k>, NORMAL2-IM-<N>-<k>
 PATIENT_PATTERNS = (re.compile(r"^(person\d+)_"), re.compile(r"^((?:NORMAL2-)?IM-\d+)-\d+"))
 
@@ -339,3 +352,43 @@ def make_unlabelled_datalist(
         raise CXRInputError(root, "empty folder: no readable image files (" + ", ".join(IMAGE_SUFFIXES) + ")")
     splits = split_by_patient(items, {"validation": val_fraction} if val_fraction > 0 else {}, seed)
     return {**splits, "skipped": skipped}
+
+
+def task_classes(task: str) -> tuple[list[str], dict[str, str]]:
+    """``(classes, class_map)`` of a classification task: ``3class`` (covid, pneumonia, normal) or
+    ``screening`` (normal vs abnormal)."""
+    if task not in CLASSIFICATION_TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(CLASSIFICATION_TASKS)}")
+    classes, class_map = CLASSIFICATION_TASKS[task]
+    return list(classes), dict(class_map)
+
+
+def subsample_stratified(items: Sequence[dict], fraction: float, seed: int = 0) -> list[dict]:
+    """Keep ``fraction`` of each class's patients (at least one patient per class), seeded.
+
+    Used for label-efficiency experiments (1%, 10%, 100% of the labels).
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return list(items)
+    by_class: dict[int, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for item in items:
+        by_class[item["label"]][item["patient"]].append(item)
+    rng = np.random.RandomState(seed)
+    kept: list[dict] = []
+    for label in sorted(by_class):
+        patients = sorted(by_class[label])
+        count = max(1, int(round(fraction * len(patients))))
+        for i in sorted(rng.choice(len(patients), count, replace=False)):
+            kept.extend(by_class[label][patients[i]])
+    return kept
+
+
+def class_weights(items: Sequence[dict], num_classes: int):
+    """Inverse-frequency class weights (mean 1) for ``CrossEntropyLoss(weight=...)``; absent classes get 0."""
+    import torch
+
+    counts = np.bincount([int(i["label"]) for i in items], minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
+    return torch.as_tensor(weights, dtype=torch.float32)

@@ -13,7 +13,12 @@ from monai.utils import CommonKeys
 
 from spcxr_monai.engines.gmml import split_target
 
-__all__ = ["GradientClipHandler", "ReconstructionFigureHandler"]
+__all__ = [
+    "ClassificationReportHandler",
+    "ClassProbabilityWriter",
+    "GradientClipHandler",
+    "ReconstructionFigureHandler",
+]
 
 
 class GradientClipHandler:
@@ -100,3 +105,101 @@ class ReconstructionFigureHandler:
         if self.summary_writer is not None:
             self.summary_writer.add_figure(self.tag, fig, global_step=epoch)
         plt.close(fig)
+
+
+class ClassificationReportHandler:
+    """Collect class probabilities and labels over an evaluation; write the report at its end.
+
+    Expects decollated engine outputs whose ``pred`` holds class probabilities (C,) (apply
+    ``Activationsd(softmax=True)`` in the evaluator's postprocessing) and ``label`` an index or a
+    one-hot vector. Writes ``metrics.json``, ``confusion_matrix.json``, ``confusion_matrix.png`` and
+    ``predictions.csv`` (file, label, probabilities) into ``output_dir``; the report is also kept as
+    ``engine.state.classification_report``.
+
+    Args:
+        output_dir: where to write.
+        class_names: names in label order.
+    """
+
+    def __init__(self, output_dir: str, class_names: Sequence[str]) -> None:
+        self.output_dir = output_dir
+        self.class_names = list(class_names)
+        self._probs: list[np.ndarray] = []
+        self._labels: list[int] = []
+        self._files: list[str] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self._write)
+
+    def _reset(self, engine: Engine) -> None:
+        self._probs, self._labels, self._files = [], [], []
+
+    def _collect(self, engine: Engine) -> None:
+        output = engine.state.output
+        items = output if isinstance(output, Sequence) else [output]
+        for item in items:
+            label = torch.as_tensor(item[CommonKeys.LABEL]).flatten()
+            self._labels.append(int(label.argmax()) if label.numel() > 1 else int(label.item()))
+            self._probs.append(torch.as_tensor(item[CommonKeys.PRED]).detach().float().cpu().flatten().numpy())
+            meta = getattr(item.get(CommonKeys.IMAGE), "meta", {}) or {}
+            self._files.append(str(meta.get("filename_or_obj", "")))
+
+    def _write(self, engine: Engine) -> None:
+        import csv
+        import json
+
+        from spcxr_monai.metrics import classification_report, save_confusion_matrix_png
+
+        report = classification_report(np.stack(self._probs), np.asarray(self._labels), self.class_names)
+        engine.state.classification_report = report
+        os.makedirs(self.output_dir, exist_ok=True)
+        with open(os.path.join(self.output_dir, "metrics.json"), "w") as f:
+            json.dump({k: v for k, v in report.items() if k != "confusion_matrix"}, f, indent=2)
+        with open(os.path.join(self.output_dir, "confusion_matrix.json"), "w") as f:
+            json.dump({"classes": self.class_names, "rows_true_columns_predicted": report["confusion_matrix"]}, f)
+        save_confusion_matrix_png(report, os.path.join(self.output_dir, "confusion_matrix.png"))
+        with open(os.path.join(self.output_dir, "predictions.csv"), "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["image", "label", *[f"p_{c}" for c in self.class_names]])
+            for file, label, prob in zip(self._files, self._labels, self._probs):
+                writer.writerow([file, label, *[f"{p:.6f}" for p in prob]])
+
+
+class ClassProbabilityWriter:
+    """Write ``{image file: {class: probability}}`` as JSON when an inference run completes.
+
+    Expects decollated outputs with ``pred`` holding class probabilities (C,). The result is also
+    kept as ``engine.state.class_probabilities``.
+
+    Args:
+        output_file: JSON file to write (folders are created).
+        class_names: names in output order.
+    """
+
+    def __init__(self, output_file: str, class_names: Sequence[str]) -> None:
+        self.output_file = output_file
+        self.class_names = list(class_names)
+        self._results: dict[str, dict[str, float]] = {}
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self._results.clear())
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self._write)
+
+    def _collect(self, engine: Engine) -> None:
+        output = engine.state.output
+        for item in output if isinstance(output, Sequence) else [output]:
+            meta = getattr(item.get(CommonKeys.IMAGE), "meta", {}) or {}
+            probs = torch.as_tensor(item[CommonKeys.PRED]).detach().float().cpu().flatten().tolist()
+            key = str(meta.get("filename_or_obj", len(self._results)))
+            self._results[key] = {name: round(p, 6) for name, p in zip(self.class_names, probs)}
+
+    def _write(self, engine: Engine) -> None:
+        import json
+
+        engine.state.class_probabilities = dict(self._results)
+        os.makedirs(os.path.dirname(os.path.abspath(self.output_file)), exist_ok=True)
+        with open(self.output_file, "w") as f:
+            json.dump(self._results, f, indent=2)

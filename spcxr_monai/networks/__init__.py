@@ -8,7 +8,12 @@ from spcxr_monai.networks.gmml_vit import (
     create_gmml_vit,
     default_reconstruction_blocks,
 )
-from spcxr_monai.networks.transfer import encoder_state_dict, load_encoder_weights, resize_position_embeddings
+from spcxr_monai.networks.transfer import (
+    encoder_state_dict,
+    load_encoder_weights,
+    maybe_load_encoder_weights,
+    resize_position_embeddings,
+)
 
 __all__ = [
     "VIT_SIZES",
@@ -21,5 +26,6 @@ __all__ = [
     "default_reconstruction_blocks",
     "encoder_state_dict",
     "load_encoder_weights",
+    "maybe_load_encoder_weights",
     "resize_position_embeddings",
 ]

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from monai.networks.nets import ViT
 from torch import nn
 
-__all__ = ["encoder_state_dict", "resize_position_embeddings", "load_encoder_weights"]
+__all__ = ["encoder_state_dict", "resize_position_embeddings", "load_encoder_weights", "maybe_load_encoder_weights"]
 
 logger = logging.getLogger(__name__)
 PATCH_WEIGHT = "patch_embedding.patch_embeddings.weight"
@@ -138,3 +138,13 @@ def load_encoder_weights(
     if missing or unexpected:
         raise ValueError(f"encoder weights do not match: missing {missing}, unexpected {unexpected}")
     return target
+
+
+def maybe_load_encoder_weights(target: nn.Module, checkpoint: str | os.PathLike | None) -> nn.Module:
+    """:func:`load_encoder_weights` when ``checkpoint`` is set, else ``target`` as it is (training from
+    scratch); lets a bundle switch the initialisation with one config value."""
+    if not checkpoint:
+        logger.info("encoder initialised from scratch")
+        return target
+    logger.info("encoder initialised from %s", checkpoint)
+    return load_encoder_weights(target, checkpoint)

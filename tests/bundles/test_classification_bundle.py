@@ -1,0 +1,111 @@
+"""Classification bundle: metadata and I/O checks, training from a GMML checkpoint and from scratch,
+evaluation reports that match scikit-learn, inference and ``spcxr predict`` on a DICOM."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from monai.bundle import verify_metadata, verify_net_in_out
+
+from spcxr_monai.cli import main as spcxr
+from spcxr_monai.data import sample_dicom
+from spcxr_monai.networks import create_gmml_vit
+
+from bundle_helpers import BUNDLES, SCHEMA, run_bundle
+
+BUNDLE = BUNDLES / "spcxr_cxr_classification"
+TINY = ["--model_size", "tiny", "--image_size", "32", "--batch_size", "8"]
+
+
+def test_metadata_and_network_io():
+    verify_metadata(meta_file=str(BUNDLE / "configs" / "metadata.json"), filepath=str(SCHEMA))
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=str(BUNDLE / "configs" / "metadata.json"),
+        config_file=str(BUNDLE / "configs" / "train.json"),
+        device="cpu",
+        **{"model_size": "tiny"},
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Fine-tune for 2 epochs on the embedded sample from a (random) GMML checkpoint file."""
+    root = tmp_path_factory.mktemp("clf")
+    torch.manual_seed(0)
+    gmml = create_gmml_vit("tiny", img_size=64)  # other image size: position embeddings are resized
+    torch.save(gmml.state_dict(), root / "gmml.pt")
+    proc = run_bundle(
+        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json", "--bundle_root", str(root),
+        "--epochs", "2", "--pretrained_checkpoint", str(root / "gmml.pt"), *TINY,
+    )
+    log = proc.stdout + proc.stderr
+    assert "encoder initialised from" in log
+    return root, gmml
+
+
+def test_training_writes_models_and_a_validation_report(trained):
+    root, gmml = trained
+    assert (root / "models" / "model.pt").is_file() and (root / "models" / "model_final.pt").is_file()
+    state = torch.load(root / "models" / "model_final.pt", map_location="cpu", weights_only=True)["network"]
+    assert state["head.1.weight"].shape == (3, 192)
+    # the encoder started from the checkpoint and moved by fine-tuning, but not far in 2 epochs
+    assert not torch.equal(state["vit.blocks.0.attn.qkv.weight"], gmml.state_dict()["vit.blocks.0.attn.qkv.weight"])
+    report = json.loads((root / "logs" / "validation" / "metrics.json").read_text())
+    assert report["classes"] == ["covid", "pneumonia", "normal"] and report["n"] == 12
+
+
+def test_evaluation_metrics_match_sklearn_on_real_images(trained):
+    from sklearn import metrics as skm
+
+    root, _ = trained
+    run_bundle(
+        "spcxr_cxr_classification", "evaluating", "--config_file", "['configs/train.json','configs/evaluate.json']",
+        "--bundle_root", str(root), *TINY,
+    )
+    out = root / "eval"
+    report = json.loads((out / "metrics.json").read_text())
+    with open(out / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == report["n"] == 60  # every sample image
+    labels = np.array([int(r["label"]) for r in rows])
+    probs = np.array([[float(r[f"p_{c}"]) for c in report["classes"]] for r in rows])
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-4)
+    pred = probs.argmax(1)
+    assert report["accuracy"] == pytest.approx(skm.accuracy_score(labels, pred))
+    assert report["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(labels, pred))
+    assert report["macro_auc"] == pytest.approx(skm.roc_auc_score(labels, probs, multi_class="ovr"), abs=1e-4)
+    f1 = skm.f1_score(labels, pred, average=None, labels=[0, 1, 2], zero_division=0)
+    assert [report["per_class"][c]["f1"] for c in report["classes"]] == pytest.approx(f1.tolist())
+    cm = json.loads((out / "confusion_matrix.json").read_text())["rows_true_columns_predicted"]
+    assert cm == skm.confusion_matrix(labels, pred, labels=[0, 1, 2]).tolist()
+    assert (out / "confusion_matrix.png").stat().st_size > 5_000
+
+
+def test_inference_and_spcxr_predict_on_a_dicom(trained, capsys):
+    root, _ = trained
+    assert spcxr([
+        "predict", sample_dicom(), "--bundle", str(BUNDLE), "--set", f"ckpt_dir={root / 'models'}",
+        "model_size=tiny", "image_size=32",
+    ]) == 0
+    predictions = json.loads(capsys.readouterr().out)
+    probs = predictions[sample_dicom()]
+    assert set(probs) == {"covid", "pneumonia", "normal"}
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+    assert spcxr(["predict", str(root / "missing.png"), "--bundle", str(BUNDLE)]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_screening_mode_from_scratch(tmp_path):
+    run_bundle(
+        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json", "--bundle_root", str(tmp_path),
+        "--epochs", "1", "--task", "screening", *TINY,
+    )
+    report = json.loads((tmp_path / "logs" / "validation" / "metrics.json").read_text())
+    assert report["classes"] == ["normal", "abnormal"]
+    # 12 validation images: 4 normal, 8 abnormal (covid + pneumonia merged)
+    assert report["per_class"]["normal"]["support"] == 4 and report["per_class"]["abnormal"]["support"] == 8
