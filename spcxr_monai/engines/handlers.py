@@ -77,17 +77,16 @@ class ReconstructionFigureHandler:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        # the object API leaves pyplot's backend alone (a notebook keeps showing inline figures)
+        from matplotlib.figure import Figure
 
         output = engine.state.output
         corrupted = _as_batch(output, CommonKeys.IMAGE, self.num_images)
         clean, mask = split_target(_as_batch(output, CommonKeys.LABEL, self.num_images))
         pred = _as_batch(output, CommonKeys.PRED, self.num_images)
         rows = corrupted.shape[0]
-        fig, axes = plt.subplots(rows, 3, figsize=(7.5, 2.5 * rows), squeeze=False)
+        fig = Figure(figsize=(7.5, 2.5 * rows))
+        axes = fig.subplots(rows, 3, squeeze=False)
         for r in range(rows):
             lo, hi = np.percentile(clean[r, 0].numpy(), (1, 99))
             for c, (title, img) in enumerate((("original", clean), ("corrupted", corrupted), ("reconstruction", pred))):
@@ -104,7 +103,6 @@ class ReconstructionFigureHandler:
         fig.savefig(self.last_path, dpi=80)
         if self.summary_writer is not None:
             self.summary_writer.add_figure(self.tag, fig, global_step=epoch)
-        plt.close(fig)
 
 
 class ClassificationReportHandler:

@@ -74,15 +74,13 @@ def classification_report(probs: np.ndarray, labels: np.ndarray, class_names: Se
 
 def save_confusion_matrix_png(report: dict, path: str, title: str = "Confusion matrix") -> None:
     """Draw ``report["confusion_matrix"]`` (rows true, columns predicted) with counts and row shares."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 
     cm = np.asarray(report["confusion_matrix"], dtype=np.float64)
     names = report["classes"]
     share = _safe_div(cm, cm.sum(1, keepdims=True))
-    fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2, 1.2 * len(names) + 1.5))
+    fig = Figure(figsize=(1.4 * len(names) + 2, 1.2 * len(names) + 1.5))
+    ax = fig.subplots()
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(names)):
         for j in range(len(names)):
@@ -95,4 +93,3 @@ def save_confusion_matrix_png(report: dict, path: str, title: str = "Confusion m
     ax.set_title(f"{title}\naccuracy {report['accuracy']:.3f}, balanced {report['balanced_accuracy']:.3f}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
