@@ -1,8 +1,8 @@
 """Networks: GMML ViT (pretraining), ViT classifier and UNETR (fine-tuning), encoder weight transfer."""
 
 from spcxr_monai.networks.classifier import ViTClassifier, create_unetr, create_vit_classifier
+from spcxr_monai.networks.encoder import VIT_SIZES, build_vit_encoder, size_config
 from spcxr_monai.networks.gmml_vit import (
-    VIT_SIZES,
     GMMLViT,
     ReconstructionHead,
     create_gmml_vit,
@@ -17,6 +17,8 @@ from spcxr_monai.networks.transfer import (
 
 __all__ = [
     "VIT_SIZES",
+    "build_vit_encoder",
+    "size_config",
     "GMMLViT",
     "ReconstructionHead",
     "ViTClassifier",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.networks.nets import UNETR, ViT
+from monai.networks.nets import UNETR
 from monai.utils import ensure_tuple_rep
 from torch import nn
 
-from spcxr_monai.networks.gmml_vit import VIT_SIZES
+from spcxr_monai.networks.encoder import build_vit_encoder, size_config
 
 __all__ = ["ViTClassifier", "create_vit_classifier", "create_unetr"]
 
@@ -50,24 +50,9 @@ class ViTClassifier(nn.Module):
         spatial_dims: int = 2,
     ) -> None:
         super().__init__()
-        if spatial_dims != 2:
-            raise ValueError(f"ViTClassifier is 2D only, got spatial_dims={spatial_dims}.")
-        self.img_size = ensure_tuple_rep(img_size, 2)
-        self.patch_size = ensure_tuple_rep(patch_size, 2)
-        self.grid_size = tuple(i // p for i, p in zip(self.img_size, self.patch_size))
-        self.vit = ViT(
-            in_channels=in_channels,
-            img_size=self.img_size,
-            patch_size=self.patch_size,
-            hidden_size=hidden_size,
-            mlp_dim=mlp_dim,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            proj_type="conv",
-            classification=False,
-            dropout_rate=dropout_rate,
-            spatial_dims=2,
-            qkv_bias=qkv_bias,
+        self.vit, self.img_size, self.patch_size, self.grid_size = build_vit_encoder(
+            "ViTClassifier", in_channels, img_size, patch_size, hidden_size, mlp_dim, num_layers, num_heads,
+            qkv_bias, dropout_rate, spatial_dims,
         )
         self.head = nn.Sequential(nn.Dropout(head_dropout), nn.Linear(hidden_size, num_classes))
 
@@ -78,9 +63,7 @@ class ViTClassifier(nn.Module):
 
 def create_vit_classifier(size: str = "small", **kwargs) -> ViTClassifier:
     """A :class:`ViTClassifier` of a named size (``tiny``, ``small``, ``base``); kwargs override."""
-    if size not in VIT_SIZES:
-        raise ValueError(f"unknown ViT size {size!r}; choose one of {sorted(VIT_SIZES)}.")
-    return ViTClassifier(**{**VIT_SIZES[size], **kwargs})
+    return ViTClassifier(**{**size_config(size), **kwargs})
 
 
 def create_unetr(
@@ -92,9 +75,7 @@ def create_unetr(
     **kwargs,
 ) -> UNETR:
     """A 2D MONAI ``UNETR`` whose ``vit`` has the layout of a named GMML size (patch 16, 12 blocks, qkv bias)."""
-    if size not in VIT_SIZES:
-        raise ValueError(f"unknown ViT size {size!r}; choose one of {sorted(VIT_SIZES)}.")
-    dims = {k: v for k, v in VIT_SIZES[size].items() if k != "num_layers"}  # UNETR always has 12 blocks
+    dims = {k: v for k, v in size_config(size).items() if k != "num_layers"}  # UNETR always has 12 blocks
     return UNETR(
         in_channels=in_channels,
         out_channels=out_channels,

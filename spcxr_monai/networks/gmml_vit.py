@@ -1,8 +1,8 @@
 """The GMML ViT: MONAI's ``ViT`` encoder plus the light reconstruction head of GMML.
 
-Named sizes follow timm / DeiT (all 12 blocks): ``tiny`` 192/3 heads, ``small`` 384/6, ``base`` 768/12,
-MLP 4x hidden, qkv bias on. :func:`create_gmml_vit` builds one by name; every constructor argument
-stays a config value for bundle JSON.
+Named sizes (:data:`spcxr_monai.networks.encoder.VIT_SIZES`) follow timm / DeiT: ``tiny``, ``small``,
+``base``; :func:`create_gmml_vit` builds one by name; every constructor argument stays a config value
+for bundle JSON.
 """
 
 from __future__ import annotations
@@ -10,17 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from monai.networks.nets import ViT
 from monai.utils import ensure_tuple_rep
 from torch import nn
 
-__all__ = ["VIT_SIZES", "GMMLViT", "ReconstructionHead", "create_gmml_vit", "default_reconstruction_blocks"]
+from spcxr_monai.networks.encoder import build_vit_encoder, size_config
 
-VIT_SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"hidden_size": 192, "mlp_dim": 768, "num_layers": 12, "num_heads": 3},
-    "small": {"hidden_size": 384, "mlp_dim": 1536, "num_layers": 12, "num_heads": 6},
-    "base": {"hidden_size": 768, "mlp_dim": 3072, "num_layers": 12, "num_heads": 12},
-}
+__all__ = ["GMMLViT", "ReconstructionHead", "create_gmml_vit", "default_reconstruction_blocks"]
 
 
 def default_reconstruction_blocks(num_layers: int) -> tuple[int, ...]:
@@ -95,30 +90,13 @@ class GMMLViT(nn.Module):
         spatial_dims: int = 2,
     ) -> None:
         super().__init__()
-        if spatial_dims != 2:
-            raise ValueError(f"GMMLViT is 2D only, got spatial_dims={spatial_dims}.")
-        self.img_size = ensure_tuple_rep(img_size, 2)
-        self.patch_size = ensure_tuple_rep(patch_size, 2)
-        if any(i % p for i, p in zip(self.img_size, self.patch_size)):
-            raise ValueError(f"img_size {self.img_size} must be divisible by patch_size {self.patch_size}.")
-        self.grid_size = tuple(i // p for i, p in zip(self.img_size, self.patch_size))
+        self.vit, self.img_size, self.patch_size, self.grid_size = build_vit_encoder(
+            "GMMLViT", in_channels, img_size, patch_size, hidden_size, mlp_dim, num_layers, num_heads,
+            qkv_bias, dropout_rate, spatial_dims,
+        )
         self.reconstruction_blocks = tuple(reconstruction_blocks or default_reconstruction_blocks(num_layers))
         if not all(1 <= b <= num_layers for b in self.reconstruction_blocks):
             raise ValueError(f"reconstruction_blocks {self.reconstruction_blocks} must be in 1..{num_layers}.")
-        self.vit = ViT(
-            in_channels=in_channels,
-            img_size=self.img_size,
-            patch_size=self.patch_size,
-            hidden_size=hidden_size,
-            mlp_dim=mlp_dim,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            proj_type="conv",
-            classification=False,
-            dropout_rate=dropout_rate,
-            spatial_dims=2,
-            qkv_bias=qkv_bias,
-        )
         self.head = ReconstructionHead(hidden_size, self.patch_size, in_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,6 +111,4 @@ def create_gmml_vit(size: str = "small", **kwargs) -> GMMLViT:
     Example (bundle JSON): ``{"_target_": "spcxr_monai.networks.create_gmml_vit", "size": "small",
     "img_size": 224}``.
     """
-    if size not in VIT_SIZES:
-        raise ValueError(f"unknown ViT size {size!r}; choose one of {sorted(VIT_SIZES)}.")
-    return GMMLViT(**{**VIT_SIZES[size], **kwargs})
+    return GMMLViT(**{**size_config(size), **kwargs})

@@ -1,0 +1,69 @@
+"""The one ViT encoder layout shared by pretraining and fine-tuning, and its named sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from monai.networks.nets import ViT
+from monai.utils import ensure_tuple_rep
+
+__all__ = ["VIT_SIZES", "size_config", "build_vit_encoder"]
+
+# timm / DeiT sizes, all with 12 blocks, MLP 4x hidden and qkv bias
+VIT_SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"hidden_size": 192, "mlp_dim": 768, "num_layers": 12, "num_heads": 3},
+    "small": {"hidden_size": 384, "mlp_dim": 1536, "num_layers": 12, "num_heads": 6},
+    "base": {"hidden_size": 768, "mlp_dim": 3072, "num_layers": 12, "num_heads": 12},
+}
+
+
+def size_config(size: str) -> dict[str, int]:
+    """The ViT dimensions of a named size (``tiny``, ``small``, ``base``)."""
+    if size not in VIT_SIZES:
+        raise ValueError(f"unknown ViT size {size!r}; choose one of {sorted(VIT_SIZES)}.")
+    return dict(VIT_SIZES[size])
+
+
+def build_vit_encoder(
+    owner: str,
+    in_channels: int,
+    img_size: Sequence[int] | int,
+    patch_size: Sequence[int] | int,
+    hidden_size: int,
+    mlp_dim: int,
+    num_layers: int,
+    num_heads: int,
+    qkv_bias: bool,
+    dropout_rate: float,
+    spatial_dims: int,
+) -> tuple[ViT, tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """A 2D MONAI ``ViT`` without class token (conv patch embedding), and its image, patch and grid sizes.
+
+    Args:
+        owner: name of the network building it, for error messages.
+        (the rest): as ``monai.networks.nets.ViT``; ``spatial_dims`` must be 2.
+
+    Returns:
+        ``(vit, img_size, patch_size, grid_size)`` with sizes as (H, W) tuples.
+    """
+    if spatial_dims != 2:
+        raise ValueError(f"{owner} is 2D only, got spatial_dims={spatial_dims}.")
+    img = ensure_tuple_rep(img_size, 2)
+    patch = ensure_tuple_rep(patch_size, 2)
+    if any(i % p for i, p in zip(img, patch)):
+        raise ValueError(f"img_size {img} must be divisible by patch_size {patch}.")
+    vit = ViT(
+        in_channels=in_channels,
+        img_size=img,
+        patch_size=patch,
+        hidden_size=hidden_size,
+        mlp_dim=mlp_dim,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        proj_type="conv",
+        classification=False,
+        dropout_rate=dropout_rate,
+        spatial_dims=2,
+        qkv_bias=qkv_bias,
+    )
+    return vit, img, patch, tuple(i // p for i, p in zip(img, patch))
