@@ -7,6 +7,7 @@ from spcxr_monai.engines.handlers import (
     ClassProbabilityWriter,
     GradientClipHandler,
     ReconstructionFigureHandler,
+    SegmentationOverlayWriter,
 )
 from spcxr_monai.engines.inferer import AutocastInferer, resolve_amp_dtype
 from spcxr_monai.engines.optim import param_groups_weight_decay
@@ -19,6 +20,7 @@ __all__ = [
     "GradientClipHandler",
     "MaskedL1Loss",
     "ReconstructionFigureHandler",
+    "SegmentationOverlayWriter",
     "latest_checkpoint",
     "param_groups_weight_decay",
     "resolve_amp_dtype",

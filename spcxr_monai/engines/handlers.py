@@ -18,6 +18,7 @@ __all__ = [
     "ClassProbabilityWriter",
     "GradientClipHandler",
     "ReconstructionFigureHandler",
+    "SegmentationOverlayWriter",
 ]
 
 
@@ -201,3 +202,51 @@ class ClassProbabilityWriter:
         os.makedirs(os.path.dirname(os.path.abspath(self.output_file)), exist_ok=True)
         with open(self.output_file, "w") as f:
             json.dump(self._results, f, indent=2)
+
+
+class SegmentationOverlayWriter:
+    """Save PNG overlays (image, ground truth outline green, prediction outline red) during an evaluation.
+
+    Expects decollated outputs with ``image`` (1, H, W), ``pred`` and ``label`` one-hot (2, H, W) or
+    index maps (1, H, W).
+
+    Args:
+        output_dir: folder for ``<image stem>_overlay.png``.
+        max_images: stop after this many (0: all).
+    """
+
+    def __init__(self, output_dir: str, max_images: int = 0) -> None:
+        self.output_dir = output_dir
+        self.max_images = max_images
+        self.written: list[str] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self.written.clear())
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    @staticmethod
+    def _foreground(x: torch.Tensor) -> np.ndarray:
+        x = torch.as_tensor(x).detach().cpu()
+        return (x.argmax(0) if x.shape[0] > 1 else x[0]).numpy() > 0
+
+    def __call__(self, engine: Engine) -> None:
+        from matplotlib.figure import Figure
+
+        output = engine.state.output
+        os.makedirs(self.output_dir, exist_ok=True)
+        for item in output if isinstance(output, Sequence) else [output]:
+            if self.max_images and len(self.written) >= self.max_images:
+                return
+            image = item[CommonKeys.IMAGE]
+            meta = getattr(image, "meta", {}) or {}
+            stem = os.path.basename(str(meta.get("filename_or_obj", len(self.written)))).split(".")[0]
+            fig = Figure(figsize=(4, 4))
+            ax = fig.subplots()
+            ax.imshow(torch.as_tensor(image)[0].detach().cpu().numpy(), cmap="gray")
+            ax.contour(self._foreground(item[CommonKeys.LABEL]), levels=[0.5], colors="lime", linewidths=0.8)
+            ax.contour(self._foreground(item[CommonKeys.PRED]), levels=[0.5], colors="red", linewidths=0.8)
+            ax.set_axis_off()
+            fig.tight_layout()
+            path = os.path.join(self.output_dir, f"{stem}_overlay.png")
+            fig.savefig(path, dpi=80)
+            self.written.append(path)
