@@ -18,6 +18,6 @@ def test_walkthrough_notebook_executes(monkeypatch):
     outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if o.output_type == "display_data" and "image/png" in o.get("data", {})]
-    assert len(images) >= 6  # datalist, masks, reconstruction, confusion matrices, rollout
+    assert len(images) >= 5  # images + DICOM, group masks, reconstruction, confusion matrices, rollout
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "macro AUC" in text and "{'covid': 0, 'normal': 1, 'pneumonia': 2}" in text
