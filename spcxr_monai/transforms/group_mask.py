@@ -142,7 +142,8 @@ def draw_group_masks(
         covered += (newly.view(torch.uint8).flatten(1).sum(1, dtype=torch.int32) if align == 1
                     else (newly * cell_area).flatten(1).sum(1))
         mask |= block
-        owner.masked_fill_(block, round_idx)
+        if with_sources:
+            owner.masked_fill_(block, round_idx)
 
     def to_pixels(cells: torch.Tensor) -> torch.Tensor:
         if align > 1:
