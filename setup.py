@@ -25,7 +25,7 @@ setup(
         "torch>=2.4",
         "monai>=1.6,<1.7",
         "pytorch-ignite>=0.5,<0.6",
-        "pydicom>=3.0,<4",
+        "pydicom>=2.4,<4",  # 3.x in requirements.txt; 2.4 where MONAI Label needs it
         "pylibjpeg>=2.0",
         "pylibjpeg-openjpeg>=2.3",
         "pylibjpeg-libjpeg>=2.1",

@@ -67,7 +67,11 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    try:
+        from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    except ImportError:  # pydicom 2.4, as pinned in the MONAI Label environment (monailabel_app/)
+        from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
 
     path = os.fspath(path)
     if not os.path.isfile(path):
