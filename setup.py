@@ -45,6 +45,8 @@ setup(
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", "pandas>=2.0"],
         "notebooks": ["jupyter>=1.0", "ipykernel>=6.29"],
+        # DICOM SEG output of the segmentation bundle (needs pydicom 3)
+        "dicom-seg": ["highdicom>=0.23"],
     },
     entry_points={"console_scripts": ["spcxr=spcxr_monai.cli:main"]},
     classifiers=[

@@ -15,7 +15,7 @@ import numpy as np
 
 from spcxr_monai.data.errors import CXRInputError
 
-__all__ = ["read_dicom_cxr", "is_dicom_file"]
+__all__ = ["read_dicom_cxr", "is_dicom_file", "pixel_spacing"]
 
 
 def is_dicom_file(path: str | os.PathLike) -> bool:
@@ -39,7 +39,7 @@ def _decode_with_itk(path: str) -> np.ndarray:
     return np.squeeze(sitk.GetArrayFromImage(reader.Execute()))
 
 
-def _spacing(ds: Any) -> tuple[tuple[float, float], str]:
+def pixel_spacing(ds: Any) -> tuple[tuple[float, float], str]:
     """Row and column spacing in mm and the attribute it came from ("" when unknown or zero)."""
     for attr in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(attr)
@@ -116,7 +116,7 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
     if photometric == "MONOCHROME1":  # high values mean dark: flip within the value range
         value = value.max() + value.min() - value
 
-    spacing, spacing_source = _spacing(ds)
+    spacing, spacing_source = pixel_spacing(ds)
     meta = {
         "spacing": spacing,
         "spacing_source": spacing_source,

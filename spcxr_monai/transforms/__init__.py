@@ -1,5 +1,6 @@
 """MONAI transforms of spcxr_monai, usable from bundle JSON by ``_target_``."""
 
+from spcxr_monai.transforms.dicom_seg import SaveDicomSeg, SaveDicomSegd, SaveDicomSegD, SaveDicomSegDict
 from spcxr_monai.transforms.group_mask import (
     CORRUPTIONS,
     RandGroupMask,
@@ -23,4 +24,8 @@ __all__ = [
     "LoadCXRd",
     "LoadCXRD",
     "LoadCXRDict",
+    "SaveDicomSeg",
+    "SaveDicomSegd",
+    "SaveDicomSegD",
+    "SaveDicomSegDict",
 ]

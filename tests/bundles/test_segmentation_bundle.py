@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import torch
 from monai.bundle import verify_metadata, verify_net_in_out
 from PIL import Image
@@ -63,3 +64,14 @@ def test_train_evaluate_and_infer(tmp_path):
     assert set(np.unique(dicom_mask)) <= {0, 255}
     png_mask = np.asarray(Image.open(out / f"{Path(png).stem}_lungs.png"))
     assert png_mask.shape == (256, 256)
+
+    # the DICOM input also gets a DICOM SEG of the same mask, referencing its source; the PNG none
+    seg = pydicom.dcmread(out / "RG1_J2KI_lungs_seg.dcm")
+    source = pydicom.dcmread(sample_dicom(), stop_before_pixels=True)
+    assert seg.Modality == "SEG" and seg.SegmentationType == "BINARY"
+    assert seg.StudyInstanceUID == source.StudyInstanceUID and seg.PatientID == source.PatientID
+    referenced = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
+    assert referenced == source.SOPInstanceUID
+    if dicom_mask.any():
+        np.testing.assert_array_equal(seg.pixel_array.astype(bool), dicom_mask > 0)
+    assert sorted(p.name for p in out.glob("*.dcm")) == ["RG1_J2KI_lungs_seg.dcm"]

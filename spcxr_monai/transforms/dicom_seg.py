@@ -1,0 +1,189 @@
+"""Write a predicted mask as a DICOM Segmentation (SEG) object of its source radiograph (highdicom).
+
+A SEG references its source image (study, series and SOP instance UIDs, patient) so a PACS or viewer
+shows it over the radiograph. It needs ``highdicom`` (``pip install highdicom``, in
+``requirements.txt``), imported only when a SEG is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, Transform
+
+from spcxr_monai.data.dicom import is_dicom_file, pixel_spacing
+from spcxr_monai.data.errors import CXRInputError
+
+__all__ = ["SaveDicomSeg", "SaveDicomSegd", "SaveDicomSegD", "SaveDicomSegDict"]
+
+
+class SaveDicomSeg(Transform):
+    """Save a binary mask of one single-frame DICOM radiograph as a DICOM SEG file next to its name.
+
+    Args:
+        output_dir: folder for ``<source stem>_<output_postfix>.dcm``.
+        output_postfix: added to the source file's stem.
+        segment_label: the segment's label, e.g. ``"Lungs"``.
+        segmented_property_category: a SNOMED CT name of ``pydicom.sr.codedict.codes.SCT``, e.g.
+            ``"Organ"``.
+        segmented_property_type: a SNOMED CT name of ``codes.SCT``, e.g. ``"Lung"``.
+        algorithm_name: written in the segment's algorithm identification.
+        algorithm_version: idem.
+        series_number: the SEG series' number.
+
+    The mask is written with the source's ``PixelSpacing`` / ``ImagerPixelSpacing`` when the source
+    has a valid one; the file is written under a temporary name and renamed, so a reader never sees
+    half a file.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike,
+        output_postfix: str = "seg",
+        segment_label: str = "Lungs",
+        segmented_property_category: str = "Organ",
+        segmented_property_type: str = "Lung",
+        algorithm_name: str = "spcxr-monai UNETR",
+        algorithm_version: str = "0.1.0",
+        series_number: int = 100,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.output_postfix = output_postfix
+        self.segment_label = segment_label
+        self.segmented_property_category = segmented_property_category
+        self.segmented_property_type = segmented_property_type
+        self.algorithm_name = algorithm_name
+        self.algorithm_version = algorithm_version
+        self.series_number = series_number
+
+    def __call__(self, mask: np.ndarray | torch.Tensor, source_file: str | os.PathLike) -> Path:
+        """Write the SEG and return its path.
+
+        Args:
+            mask: (rows, cols) or (1, rows, cols) in the source's display order (as :class:`LoadCXR`
+                gives it), non-zero inside the segment; same rows and columns as the source.
+            source_file: the single-frame DICOM the mask was predicted from.
+
+        Raises:
+            CXRInputError: the source is not DICOM, or the mask's size differs from the source's.
+        """
+        import highdicom as hd
+        import pydicom
+        from pydicom.sr.codedict import codes
+
+        source_file = os.fspath(source_file)
+        if not is_dicom_file(source_file):
+            raise CXRInputError(source_file, "a DICOM SEG needs a DICOM source image")
+        array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+        array = np.squeeze(array, axis=0) if array.ndim == 3 and array.shape[0] == 1 else array
+        source = _blank_unparseable_dates(pydicom.dcmread(source_file))
+        if array.shape != (source.Rows, source.Columns):
+            raise CXRInputError(
+                source_file, f"mask of shape {array.shape} does not match the image ({source.Rows}, {source.Columns})"
+            )
+        description = hd.seg.SegmentDescription(
+            segment_number=1,
+            segment_label=self.segment_label,
+            segmented_property_category=getattr(codes.SCT, self.segmented_property_category),
+            segmented_property_type=getattr(codes.SCT, self.segmented_property_type),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=hd.AlgorithmIdentificationSequence(
+                name=self.algorithm_name,
+                version=self.algorithm_version,
+                family=codes.cid7162.ArtificialIntelligence,
+            ),
+        )
+        spacing, spacing_attr = pixel_spacing(source)
+        seg = hd.seg.Segmentation(
+            source_images=[source],
+            pixel_array=array > 0,
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=[description],
+            series_instance_uid=hd.UID(),
+            series_number=self.series_number,
+            sop_instance_uid=hd.UID(),
+            instance_number=1,
+            manufacturer="spcxr-monai",
+            manufacturer_model_name=self.algorithm_name,
+            software_versions=self.algorithm_version,
+            device_serial_number="0",
+            series_description=f"{self.segment_label} ({self.algorithm_name})",
+            pixel_measures=(
+                hd.PixelMeasuresSequence(pixel_spacing=list(spacing), slice_thickness=None) if spacing_attr else None
+            ),
+        )
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = self.output_dir / f"{Path(source_file).stem}_{self.output_postfix}.dcm"
+        partial = path.with_name(path.name + ".partial")
+        seg.save_as(partial)
+        os.replace(partial, path)
+        return path
+
+
+
+def _blank_unparseable_dates(ds: Any) -> Any:
+    """Empty the top-level DA / TM / DT values that are not dates or times.
+
+    Anonymisers sometimes put hashes there (the shared ``966_fixed.dcm`` has one as its StudyDate);
+    highdicom copies these attributes into the SEG and refuses such values. They are type 2 in the
+    study and patient modules, so empty is allowed.
+    """
+    from pydicom.valuerep import DA, DT, TM
+
+    parsers = {"DA": DA, "TM": TM, "DT": DT}
+    for element in ds:
+        if element.VR in parsers and element.value not in (None, ""):
+            try:
+                parsers[element.VR](element.value)
+            except ValueError:
+                element.value = ""
+    return ds
+
+
+class SaveDicomSegd(MapTransform):
+    """Dictionary version of :class:`SaveDicomSeg`: for items whose source image is a DICOM file.
+
+    Items loaded from PNG, NIfTI and other non-DICOM files pass through unchanged, so one inference
+    config serves every input format.
+
+    Args:
+        keys: keys of the masks, (1, rows, cols) in the source's display order.
+        source_key: key of the loaded source image; its meta ``filename_or_obj`` names the file.
+        output_dir: see :class:`SaveDicomSeg`.
+        enabled: False turns the transform off (a config switch).
+        allow_missing_keys: don't raise when a key is absent.
+        kwargs: passed on to :class:`SaveDicomSeg`.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        source_key: str,
+        output_dir: str | os.PathLike,
+        enabled: bool = True,
+        allow_missing_keys: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.source_key = source_key
+        self.enabled = enabled
+        self.saver = SaveDicomSeg(output_dir=output_dir, **kwargs)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        source = d.get(self.source_key)
+        source_file = getattr(source, "meta", {}).get("filename_or_obj") if source is not None else None
+        if not self.enabled or not source_file or not is_dicom_file(source_file):
+            return d
+        for key in self.key_iterator(d):
+            self.saver(d[key], source_file)
+        return d
+
+
+SaveDicomSegD = SaveDicomSegDict = SaveDicomSegd

@@ -1,0 +1,63 @@
+"""DICOM SEG writing: the mask round-trips and the SEG references its real source radiograph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import torch
+
+from spcxr_monai.data import sample_dicom, sample_dir
+from spcxr_monai.data.errors import CXRInputError
+from spcxr_monai.transforms import LoadCXRd, SaveDicomSeg, SaveDicomSegd
+
+
+def _rectangle(rows: int, cols: int) -> np.ndarray:
+    mask = np.zeros((1, rows, cols), np.uint8)
+    mask[0, rows // 4 : rows // 2, cols // 5 : cols // 2] = 1  # off-centre: a transpose would show
+    return mask
+
+
+@pytest.mark.parametrize("name", ["966_fixed.dcm", "RG1_J2KI.dcm"])
+def test_mask_round_trips_and_references_the_source(tmp_path, dicom_dir, name):
+    source = pydicom.dcmread(dicom_dir / name, stop_before_pixels=True)
+    mask = _rectangle(source.Rows, source.Columns)
+    path = SaveDicomSeg(tmp_path)(torch.as_tensor(mask), dicom_dir / name)
+
+    assert path == tmp_path / f"{name[:-4]}_seg.dcm" and not list(tmp_path.glob("*.partial"))
+    seg = pydicom.dcmread(path)
+    assert seg.Modality == "SEG" and seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"
+    assert (seg.Rows, seg.Columns) == (source.Rows, source.Columns)
+    assert seg.StudyInstanceUID == source.StudyInstanceUID and seg.PatientID == source.PatientID
+    ref = seg.ReferencedSeriesSequence[0]
+    assert ref.SeriesInstanceUID == source.SeriesInstanceUID
+    assert ref.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    assert seg.SegmentSequence[0].SegmentLabel == "Lungs"
+    np.testing.assert_array_equal(seg.pixel_array.astype(bool), mask[0] > 0)
+    spacing = seg.SharedFunctionalGroupsSequence[0].get("PixelMeasuresSequence")
+    if name == "966_fixed.dcm":  # real ImagerPixelSpacing 0.16 mm is carried; RG1 has only 0/0
+        assert [float(v) for v in spacing[0].PixelSpacing] == pytest.approx([0.16, 0.16])
+
+
+def test_dict_version_writes_for_dicom_and_skips_png(tmp_path):
+    loader = LoadCXRd(keys="image")
+    writer = SaveDicomSegd(keys="pred", source_key="image", output_dir=tmp_path, output_postfix="lungs_seg")
+    dicom_item = loader({"image": sample_dicom()})
+    dicom_item["pred"] = torch.as_tensor(_rectangle(*dicom_item["image"].shape[1:]))
+    writer(dicom_item)
+    png = next((Path(sample_dir()) / "normal" / "images").glob("*.png"))
+    png_item = loader({"image": str(png)})
+    png_item["pred"] = torch.as_tensor(_rectangle(*png_item["image"].shape[1:]))
+    writer(png_item)
+    assert [p.name for p in tmp_path.iterdir()] == ["RG1_J2KI_lungs_seg.dcm"]
+
+
+def test_wrong_size_or_non_dicom_source_is_refused(tmp_path, dicom_dir):
+    with pytest.raises(CXRInputError, match=r"966_fixed\.dcm.*does not match the image \(2128, 2000\)"):
+        SaveDicomSeg(tmp_path)(np.zeros((1, 64, 64)), dicom_dir / "966_fixed.dcm")
+    png = next((Path(sample_dir()) / "normal" / "images").glob("*.png"))
+    with pytest.raises(CXRInputError, match="needs a DICOM source"):
+        SaveDicomSeg(tmp_path)(np.zeros((1, 256, 256)), png)
+    assert not list(tmp_path.iterdir())
