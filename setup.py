@@ -37,13 +37,12 @@ setup(
         "numpy>=1.24",
         "tensorboard>=2.14",
         "matplotlib>=3.7",
-        "jsonschema>=4.0",
         "scikit-learn>=1.3",
         "einops>=0.7",
         "fire>=0.5",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", "pandas>=2.0"],
+        "dev": ["jsonschema>=3.2", "pytest>=8", "pytest-timeout>=2.3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", "pandas>=2.0"],
         "notebooks": ["jupyter>=1.0", "ipykernel>=6.29"],
         # DICOM SEG output of the segmentation bundle (needs pydicom 3)
         "dicom-seg": ["highdicom>=0.23"],

@@ -30,25 +30,10 @@ import numpy as np
 from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, subsample_stratified, task_classes
 from spcxr_monai.metrics import classification_report
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "spcxr_cxr_classification"
+from bundle_workflow import run_workflow
+
 CLASSES, CLASS_MAP = task_classes("3class")
 NORMAL = CLASSES.index("normal")
-
-
-def _workflow(config: list[str], run_id: str, **override):
-    from monai.bundle import ConfigWorkflow
-
-    wf = ConfigWorkflow(
-        config_file=[str(BUNDLE / "configs" / c) for c in config],
-        meta_file=str(BUNDLE / "configs" / "metadata.json"),
-        workflow_type="train" if run_id == "training" else "infer",
-        run_id=run_id,
-        **override,
-    )
-    wf.initialize()
-    wf.run()
-    wf.finalize()
-    return wf
 
 
 def _predictions(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -121,8 +106,8 @@ def main() -> None:
                     "seed": seed,
                 }
                 t0 = time.time()
-                _workflow(
-                    ["train.json"], "training", **common,
+                run_workflow(
+                    "spcxr_cxr_classification", ["train.json"], "training", **common,
                     pretrained_checkpoint=args.pretrained if init == "gmml" else "",
                     label_fraction=fraction, epochs=epochs, val_interval=epochs, learning_rate=args.learning_rate,
                     **{"train#checkpoint_saver#save_interval": epochs},
@@ -131,8 +116,8 @@ def main() -> None:
                 row = {"fraction": fraction, "seed": seed, "init": init, "n_train": n_train, "epochs": epochs,
                        "train_seconds": round(train_s, 1)}
                 for name, items in eval_sets.items():
-                    _workflow(
-                        ["train.json", "evaluate.json"], "evaluating", **common,
+                    run_workflow(
+                        "spcxr_cxr_classification", ["train.json", "evaluate.json"], "evaluating", **common,
                         eval_checkpoint=str(root / "models" / "model_final.pt"),
                         **{"validate#items": items, "validate#report_dir": str(root / f"eval_{name}")},
                     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
+BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 SCHEMA = BUNDLES / "schema" / "meta_schema.json"
 
 

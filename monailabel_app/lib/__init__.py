@@ -1,0 +1,1 @@
+"""MONAI Label tasks of the spcxr-monai app."""

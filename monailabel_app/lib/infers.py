@@ -1,0 +1,104 @@
+"""MONAI Label inference tasks over the spcxr-monai bundles.
+
+MONAI Label's :class:`BundleInferTask` reads a bundle's ``inference.json`` and runs its
+``preprocessing`` / ``inferer`` / ``postprocessing``. Two things differ for chest X-rays:
+
+- the bundle's own file writers (``SaveImaged``, the DICOM SEG writer) are dropped: MONAI Label writes
+  the result itself;
+- the segmentation bundle already restores the mask to the input's size (``Invertd``) and transposes
+  it to MONAI's (x, y) order, so MONAI Label's ``Restored`` (which resizes to the meta's
+  ``spatial_shape``) is not added, the label value is the class index (1), and the channel is
+  squeezed so the written PNG is (rows, cols) and overlays the input;
+- the task type comes from the bundle's metadata (output ``format``), not from its folder name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from monai.transforms import SaveImaged, SqueezeDimd
+from monailabel.interfaces.tasks.infer_v2 import InferType
+from monailabel.tasks.infer.bundle import BundleInferTask
+
+from spcxr_monai.transforms import SaveDicomSegd
+
+logger = logging.getLogger(__name__)
+
+# Bundle writers that must not run inside the server: MONAI Label writes the result itself (and
+# highdicom, for the bundle's DICOM SEG, needs pydicom 3, which this environment cannot have).
+BUNDLE_WRITERS = [SaveImaged, SaveDicomSegd]
+
+
+def parse_overrides(text: Optional[str]) -> Dict[str, Any]:
+    """The ``bundle_overrides`` conf value: a JSON object of config ids -> values, or empty."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--conf bundle_overrides must be a JSON object, got {text!r}: {e}") from e
+    if not isinstance(value, dict):
+        raise ValueError(f"--conf bundle_overrides must be a JSON object, got {text!r}")
+    return value
+
+
+def bundle_task_type(path: str) -> str:
+    """``segmentation`` or ``classification``, from the output ``format`` in the bundle's metadata."""
+    with open(os.path.join(path, "configs", "metadata.json")) as f:
+        outputs = json.load(f)["network_data_format"]["outputs"]
+    formats = {o.get("format") for o in outputs.values()}
+    return InferType.SEGMENTATION if "segmentation" in formats else InferType.CLASSIFICATION
+
+
+class SPCXRBundleInferTask(BundleInferTask):
+    """A :class:`BundleInferTask` for an spcxr-monai bundle.
+
+    Args:
+        path: the bundle folder (``configs/inference.json``, ``configs/metadata.json``,
+            ``models/model.pt``).
+        conf: the app's ``--conf`` values.
+        overrides: bundle config values to set before anything is built, e.g.
+            ``{"model_size": "tiny", "image_size": 64}`` for a model trained with those values; ids the
+            bundle does not define are ignored.
+        type: ``segmentation`` or ``classification``; read off the bundle's metadata when empty.
+        kwargs: passed on to :class:`BundleInferTask`.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        conf: Dict[str, str],
+        overrides: Optional[Dict[str, Any]] = None,
+        type: str = "",
+        **kwargs: Any,
+    ) -> None:
+        self.overrides = overrides or {}
+        kwargs.setdefault("post_filter", BUNDLE_WRITERS)
+        kwargs.setdefault("add_post_restore", False)
+        super().__init__(path, conf, type=type or bundle_task_type(path), **kwargs)
+
+    def _load_bundle_config(self, path, config):
+        parser = super()._load_bundle_config(path, config)
+        for key, value in self.overrides.items():
+            if key in parser.config:  # type: ignore[operator]
+                parser.config[key] = value  # type: ignore[index]
+        if "mask_value" in parser.config:  # type: ignore[operator]
+            parser.config["mask_value"] = 1  # type: ignore[index]  # the label index, as MONAI Label expects
+        return parser
+
+    def post_transforms(self, data=None) -> Sequence[Callable]:
+        post = list(super().post_transforms(data))
+        if self.type == InferType.SEGMENTATION:
+            post.append(SqueezeDimd(keys=self.key_pred, dim=0))
+        return post
+
+    def writer(self, data: Dict[str, Any], extension=None, dtype=None):
+        if self.type == InferType.SEGMENTATION:
+            # The 2D mask as a PNG (rows, cols) of label indices, whatever the input's format, unless
+            # the request asks for another ``result_extension``.
+            ext = data.get("result_extension") or extension or ".png"
+            return super().writer(data, extension=ext, dtype=data.get("result_dtype") or dtype or "uint8")
+        return super().writer(data, extension=extension, dtype=dtype)

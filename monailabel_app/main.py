@@ -1,0 +1,86 @@
+"""MONAI Label app serving the spcxr-monai bundles from local folders (no Model Zoo download).
+
+Start it (in the MONAI Label environment made by ``monailabel_app/install.sh``)::
+
+    monailabel start_server --app monailabel_app --studies /path/to/cxrs \
+        --conf bundles bundles/spcxr_lung_segmentation,bundles/spcxr_cxr_classification
+
+``--conf`` values:
+
+- ``bundles``: comma-separated bundle folders, each with ``configs/inference.json`` and
+  ``models/model.pt`` (default: this repository's segmentation and classification bundles). The
+  model name is the folder's name without ``spcxr_`` (``lung_segmentation``, ``cxr_classification``).
+  A bundle without a trained ``models/model.pt`` is left out with a warning.
+- ``bundle_overrides``: a JSON object of bundle config values for models trained with other than the
+  defaults, e.g. ``{"model_size": "tiny", "image_size": 64}``.
+- ``preload``: ``true`` loads the networks at start-up.
+
+Only inference and active-learning strategies are served: training stays with the bundles'
+``train.json`` (``python -m monai.bundle run training``), which is where its data checks live.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Dict
+
+from lib.infers import SPCXRBundleInferTask, parse_overrides
+from monailabel.config import settings
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.tasks.infer_v2 import InferTask
+from monailabel.interfaces.tasks.strategy import Strategy
+from monailabel.tasks.activelearning.first import First
+from monailabel.tasks.activelearning.random import Random
+
+logger = logging.getLogger(__name__)
+
+REPO_BUNDLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bundles")
+DEFAULT_BUNDLES = ",".join(
+    os.path.join(REPO_BUNDLES, name) for name in ("spcxr_lung_segmentation", "spcxr_cxr_classification")
+)
+
+
+def model_name(bundle_path: str) -> str:
+    """``.../spcxr_lung_segmentation`` -> ``lung_segmentation``."""
+    name = os.path.basename(os.path.normpath(bundle_path))
+    return name[len("spcxr_") :] if name.startswith("spcxr_") else name
+
+
+class SPCXRApp(MONAILabelApp):
+    """Chest X-ray lung segmentation and classification from spcxr-monai bundles."""
+
+    def __init__(self, app_dir: str, studies: str, conf: Dict[str, str]) -> None:
+        self.bundle_paths = [os.path.abspath(p) for p in conf.get("bundles", DEFAULT_BUNDLES).split(",") if p]
+        missing = [p for p in self.bundle_paths if not os.path.isfile(os.path.join(p, "configs", "inference.json"))]
+        if missing:
+            raise ValueError(f"--conf bundles: no configs/inference.json in {', '.join(missing)}")
+        self.overrides = parse_overrides(conf.get("bundle_overrides"))
+        if "*.dcm" not in settings.MONAI_LABEL_DATASTORE_FILE_EXT:  # radiographs often come as .dcm files
+            settings.MONAI_LABEL_DATASTORE_FILE_EXT = [*settings.MONAI_LABEL_DATASTORE_FILE_EXT, "*.dcm"]
+        super().__init__(
+            app_dir=app_dir,
+            studies=studies,
+            conf=conf,
+            name="spcxr-monai",
+            description="Lung segmentation (UNETR) and covid / pneumonia / normal classification (ViT) "
+            "on a GMML-pretrained chest X-ray encoder",
+            version="0.1.0",
+        )
+
+    def init_infers(self) -> Dict[str, InferTask]:
+        infers: Dict[str, InferTask] = {}
+        for path in self.bundle_paths:
+            task = SPCXRBundleInferTask(path, self.conf, overrides=self.overrides)
+            if not task.is_valid():
+                logger.warning(f"bundle {path} left out: no models/model.pt (train it first)")
+                continue
+            infers[model_name(path)] = task
+            logger.info(f"+++ Adding Inferer:: {model_name(path)} => {path}")
+        return infers
+
+    def init_trainers(self) -> Dict:
+        return {}
+
+    def init_strategies(self) -> Dict[str, Strategy]:
+        return {"random": Random(), "first": First()}
