@@ -1,7 +1,7 @@
 """MONAI Label inference tasks over the spcxr-monai bundles.
 
 MONAI Label's :class:`BundleInferTask` reads a bundle's ``inference.json`` and runs its
-``preprocessing`` / ``inferer`` / ``postprocessing``. Two things differ for chest X-rays:
+``preprocessing`` / ``inferer`` / ``postprocessing``. Three things differ here:
 
 - the bundle's own file writers (``SaveImaged``, the DICOM SEG writer) are dropped: MONAI Label writes
   the result itself;
