@@ -82,7 +82,7 @@ class SaveDicomSeg(Transform):
             raise CXRInputError(source_file, "a DICOM SEG needs a DICOM source image")
         array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
         array = np.squeeze(array, axis=0) if array.ndim == 3 and array.shape[0] == 1 else array
-        source = _blank_unparseable_dates(pydicom.dcmread(source_file))
+        source = _blank_unparseable_dates(pydicom.dcmread(source_file, stop_before_pixels=True))  # header suffices
         if array.shape != (source.Rows, source.Columns):
             raise CXRInputError(
                 source_file, f"mask of shape {array.shape} does not match the image ({source.Rows}, {source.Columns})"
@@ -124,7 +124,6 @@ class SaveDicomSeg(Transform):
         seg.save_as(partial)
         os.replace(partial, path)
         return path
-
 
 
 def _blank_unparseable_dates(ds: Any) -> Any:
