@@ -19,7 +19,10 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["spcxr_monai", "spcxr_monai.*"]),
-    package_data={"spcxr_monai.data": ["sample/*.md", "sample/cxr/*/*/*.png", "sample/dicom/*.dcm"]},
+    package_data={
+        "spcxr_monai.data": ["sample/*.md", "sample/cxr/*/*/*.png", "sample/dicom/*.dcm"],
+        "spcxr_monai.pretrained": ["*.pt", "*.md", "*.json", "*.png"],
+    },
     include_package_data=True,
     install_requires=[
         "torch>=2.4",

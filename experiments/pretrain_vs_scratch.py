@@ -1,17 +1,23 @@
-"""SPCXR's claim in miniature: GMML-pretrained ViT vs the same ViT from scratch, 1/10/100% of the labels.
+"""SPCXR's claim in miniature: GMML-pretrained ViT vs the same ViT from scratch vs a CNN, at 1/10/100% labels.
 
-    python experiments/pretrain_vs_scratch.py --pretrained runs/pretrain_tiny128/models/model.pt \
-        [--data ../shared/data] [--seeds 0 1 2] [--fractions 0.01 0.1 1.0] [--out experiments/results]
+    python experiments/pretrain_vs_scratch.py --pretrained released \
+        [--data ../shared/data] [--seeds 0 1 2] [--fractions 0.01 0.1 1.0] \
+        [--recipes gmml:5e-4:0.75 scratch:5e-4:0.75 resnet18:1e-3:1] [--out experiments/results]
 
-Each run fine-tunes the classification bundle (``bundles/spcxr_cxr_classification``, 3 classes) on
-``covid-qu-ex/train`` (80% of its patients; the other 20% is the bundle's validation split, unused
-here: the last epoch's model is evaluated, no model selection), then evaluates it on
+Each run fine-tunes the classification bundle (``bundles/spcxr_cxr_classification``, 3 classes) on the
+``label_fraction`` of ``covid-qu-ex/train``'s training patients (80%; the other 20% is the bundle's
+validation split). The model kept is the one with the best validation macro AUC (evaluated
+``--val-evals`` times per run), never tuned on the test sets. It is then evaluated on
 
 - ``covid-qu-ex/val`` (3 classes), minus images with a near-duplicate in ``covid-qu-ex/train``;
 - the pediatric set (another hospital, never trained on) as normal vs pneumonia: predicted
   pneumonia = argmax is not "normal", score = 1 - p(normal); minus near-duplicates of ``covid-qu-ex/train``.
 
-Both initialisations get the same epochs, learning rate, augmentation and seeds. Writes
+A recipe is ``INIT:LR:LAYER_DECAY``: ``gmml`` (the ``--pretrained`` encoder; ``released`` is the
+encoder shipped in ``spcxr_monai/pretrained``), ``scratch`` (the same ViT, random init) or
+``resnet18`` / ``densenet121`` (MONAI CNNs from scratch, what a user would pick instead). Every
+recipe gets the same data, epochs, batch size, augmentation, schedule and seeds; ``LR`` is the
+head's learning rate, ``LAYER_DECAY`` the layer-wise decay of the ViT encoder (1: none). Writes
 ``runs.csv`` (one row per run), ``summary.md`` (mean ± std over seeds) and ``summary.png``.
 """
 
@@ -29,11 +35,30 @@ import numpy as np
 
 from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, subsample_stratified, task_classes
 from spcxr_monai.metrics import classification_report
+from spcxr_monai.pretrained import resolve_checkpoint
 
 from bundle_workflow import run_workflow
 
 CLASSES, CLASS_MAP = task_classes("3class")
 NORMAL = CLASSES.index("normal")
+CNNS = ("resnet18", "densenet121")
+
+
+def parse_recipe(spec: str) -> dict:
+    """``INIT:LR:LAYER_DECAY`` -> ``{"init", "lr", "layer_decay", "name"}``."""
+    init, lr, layer_decay = spec.split(":")
+    if init not in ("gmml", "scratch", *CNNS):
+        raise ValueError(f"unknown init {init!r} in recipe {spec!r}")
+    return {"init": init, "lr": float(lr), "layer_decay": float(layer_decay), "name": spec}
+
+
+def cnn_def(name: str, num_classes: int) -> dict:
+    """Bundle config of a MONAI 2D CNN for one grey channel."""
+    if name == "resnet18":
+        return {"_target_": "monai.networks.nets.resnet18", "spatial_dims": 2, "n_input_channels": 1,
+                "num_classes": num_classes}
+    return {"_target_": "monai.networks.nets.DenseNet121", "spatial_dims": 2, "in_channels": 1,
+            "out_channels": num_classes}
 
 
 def _predictions(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -63,19 +88,35 @@ def _drift_report(probs: np.ndarray, labels: np.ndarray) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained", required=True, help="GMML checkpoint (models/model.pt of the pretraining bundle)")
+    parser.add_argument("--pretrained", default="released",
+                        help="GMML checkpoint (models/model.pt of the pretraining bundle) or 'released'")
     parser.add_argument("--data", default=shared_data_root())
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--model-size", default="tiny")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=3e-4)
-    parser.add_argument("--epochs", type=int, default=5, help="epochs at 100%% labels")
-    parser.add_argument("--min-steps", type=int, default=120, help="at least this many optimiser steps per run")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--recipes", nargs="+", default=["gmml:5e-4:0.75", "scratch:5e-4:0.75", "resnet18:1e-3:1"])
+    parser.add_argument("--epochs", type=int, default=20, help="epochs at 100%% labels")
+    parser.add_argument("--min-steps", type=int, default=600, help="at least this many optimiser steps per run")
+    parser.add_argument("--val-evals", type=int, default=10, help="validations per run (model selection)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument("--work", default="runs/pretrain_vs_scratch", help="checkpoints and logs of each run")
+    parser.add_argument("--summarise", nargs="+", metavar="RUNS_CSV",
+                        help="only merge these runs.csv files into --out's summary (runs of several invocations)")
     args = parser.parse_args()
+    if args.summarise:
+        rows = [row for path in args.summarise for row in read_runs(Path(path))]
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "runs.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        write_summary(rows, out, f"Merged from {', '.join(args.summarise)}.")
+        return
+    recipes = [parse_recipe(r) for r in args.recipes]
+    pretrained = resolve_checkpoint(args.pretrained) if any(r["init"] == "gmml" for r in recipes) else ""
 
     data = Path(args.data).resolve()
     train_dir = data / "covid-qu-ex" / "train"
@@ -95,8 +136,11 @@ def main() -> None:
             n_train = len(subsample_stratified(full_train, fraction, seed))
             steps_per_epoch = math.ceil(n_train / args.batch_size)
             epochs = max(args.epochs, math.ceil(args.min_steps / steps_per_epoch))
-            for init in ("gmml", "scratch"):
-                root = work / f"f{fraction:g}_s{seed}_{init}"
+            val_interval = max(1, epochs // args.val_evals)
+            for recipe in recipes:
+                init = recipe["init"]
+                tag = recipe["name"].replace(":", "_")
+                root = work / f"f{fraction:g}_s{seed}_{tag}"
                 common = {
                     "bundle_root": str(root),
                     "dataset_dir": str(train_dir),
@@ -105,20 +149,26 @@ def main() -> None:
                     "batch_size": args.batch_size,
                     "seed": seed,
                 }
+                if init in CNNS:
+                    common["network_def"] = cnn_def(init, len(CLASSES))
                 t0 = time.time()
-                run_workflow(
+                wf = run_workflow(
                     "spcxr_cxr_classification", ["train.json"], "training", **common,
-                    pretrained_checkpoint=args.pretrained if init == "gmml" else "",
-                    label_fraction=fraction, epochs=epochs, val_interval=epochs, learning_rate=args.learning_rate,
+                    pretrained_checkpoint=pretrained if init == "gmml" else "",
+                    label_fraction=fraction, epochs=epochs, val_interval=val_interval,
+                    learning_rate=recipe["lr"], layer_decay=recipe["layer_decay"],
                     **{"train#checkpoint_saver#save_interval": epochs},
                 )
+                evaluator = wf.parser.get_parsed_content("validate#evaluator")
                 train_s = time.time() - t0
-                row = {"fraction": fraction, "seed": seed, "init": init, "n_train": n_train, "epochs": epochs,
-                       "train_seconds": round(train_s, 1)}
+                row = {"fraction": fraction, "seed": seed, "init": init, "recipe": recipe["name"], "n_train": n_train,
+                       "epochs": epochs, "train_seconds": round(train_s, 1),
+                       "internal_val_auc": round(float(evaluator.state.best_metric), 4),
+                       "best_epoch": int(evaluator.state.best_metric_epoch)}
                 for name, items in eval_sets.items():
                     run_workflow(
                         "spcxr_cxr_classification", ["train.json", "evaluate.json"], "evaluating", **common,
-                        eval_checkpoint=str(root / "models" / "model_final.pt"),
+                        eval_checkpoint=str(root / "models" / "model.pt"),
                         **{"validate#items": items, "validate#report_dir": str(root / f"eval_{name}")},
                     )
                     probs, labels = _predictions(root / f"eval_{name}" / "predictions.csv")
@@ -134,58 +184,77 @@ def main() -> None:
                     writer.writeheader()
                     writer.writerows(rows)
     elapsed = time.time() - started
-    write_summary(rows, out, elapsed, args, {k: len(v) for k, v in eval_sets.items()})
+    note = (f"ViT-{args.model_size}/16 (CNNs: MONAI, from scratch) at {args.image_size}x{args.image_size}, batch "
+            f"{args.batch_size}, seeds {args.seeds}; {elapsed / 60:.1f} min on this machine. Evaluation sets after "
+            f"de-duplication: {({k: len(v) for k, v in eval_sets.items()})}.")
+    write_summary(rows, out, note)
 
 
-def write_summary(rows: list[dict], out: Path, elapsed: float, args: argparse.Namespace, n_eval: dict) -> None:
+def read_runs(path: Path) -> list[dict]:
+    """Rows of a ``runs.csv``, numbers parsed (to re-summarise runs made by several invocations)."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        for key, value in row.items():
+            if key not in ("init", "recipe"):
+                row[key] = float(value)
+    return rows
+
+
+def write_summary(rows: list[dict], out: Path, note: str) -> None:
+    """``summary.md`` (mean ± std over seeds per labels fraction and recipe) and ``summary.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = ["covid_val_acc", "covid_val_auc", "pediatric_acc", "pediatric_auc"]
+    metrics = ["internal_val_auc", "covid_val_acc", "covid_val_auc", "pediatric_acc", "pediatric_auc"]
     lines = [
-        f"ViT-{args.model_size}/16 at {args.image_size}x{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, "
-        f"seeds {args.seeds}; {elapsed / 60:.1f} min on this machine. Evaluation sets after de-duplication: {n_eval}.",
+        note,
         "",
-        "| labels | init | n train | epochs | covid-qu-ex val acc | val macro AUC | pediatric acc | pediatric AUC |",
-        "|---|---|---|---|---|---|---|---|",
+        "| labels | recipe (init:lr:layer decay) | seeds | n train | epochs | internal val AUC (selection) "
+        "| covid-qu-ex val acc | val macro AUC | pediatric acc | pediatric AUC |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    fractions = sorted({r["fraction"] for r in rows})
+    recipes = list(dict.fromkeys(r["recipe"] for r in rows))
     summary: dict = {}
-    for fraction in args.fractions:
-        for init in ("gmml", "scratch"):
-            sel = [r for r in rows if r["fraction"] == fraction and r["init"] == init]
+    for fraction in fractions:
+        for recipe in recipes:
+            sel = [r for r in rows if r["fraction"] == fraction and r["recipe"] == recipe]
             if not sel:
                 continue
             stats = {m: (np.mean([r[m] for r in sel]), np.std([r[m] for r in sel])) for m in metrics}
-            summary[(fraction, init)] = stats
+            summary[(fraction, recipe)] = stats
             cells = " | ".join(f"{stats[m][0]:.3f} ± {stats[m][1]:.3f}" for m in metrics)
-            lines.append(f"| {fraction:.0%} | {init} | {sel[0]['n_train']} | {sel[0]['epochs']} | {cells} |")
-    lines.append("")
-    lines.append("Difference pretrained - scratch (mean over seeds):")
-    lines.append("")
-    for fraction in args.fractions:
-        if (fraction, "gmml") in summary and (fraction, "scratch") in summary:
-            diffs = ", ".join(
-                f"{m} {summary[(fraction, 'gmml')][m][0] - summary[(fraction, 'scratch')][m][0]:+.3f}" for m in metrics
-            )
-            lines.append(f"- {fraction:.0%} labels: {diffs}")
+            lines.append(f"| {fraction:.0%} | {recipe} | {len(sel)} | {int(sel[0]['n_train'])} | {int(sel[0]['epochs'])} "
+                         f"| {cells} |")
+    gmml = [r for r in recipes if r.startswith("gmml")]
+    scratch = [r for r in recipes if r.startswith("scratch")]
+    if gmml and scratch:
+        lines += ["", f"Difference {gmml[0]} - {scratch[0]} (mean over seeds):", ""]
+        for fraction in fractions:
+            if (fraction, gmml[0]) in summary and (fraction, scratch[0]) in summary:
+                diffs = ", ".join(
+                    f"{m} {summary[(fraction, gmml[0])][m][0] - summary[(fraction, scratch[0])][m][0]:+.3f}"
+                    for m in metrics[1:]
+                )
+                lines.append(f"- {fraction:.0%} labels: {diffs}")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     titles = ["COVID-QU-Ex val accuracy", "COVID-QU-Ex val macro AUC", "pediatric (drift) accuracy", "pediatric (drift) AUC"]
-    for ax, metric, title in zip(axes, metrics, titles):
-        for init, colour in (("gmml", "tab:blue"), ("scratch", "tab:orange")):
-            xs = [f for f in args.fractions if (f, init) in summary]
-            ax.errorbar([100 * f for f in xs], [summary[(f, init)][metric][0] for f in xs],
-                        yerr=[summary[(f, init)][metric][1] for f in xs], marker="o", capsize=3, color=colour,
-                        label="GMML-pretrained" if init == "gmml" else "from scratch")
+    for ax, metric, title in zip(axes, metrics[1:], titles):
+        for recipe in recipes:
+            xs = [f for f in fractions if (f, recipe) in summary]
+            ax.errorbar([100 * f for f in xs], [summary[(f, recipe)][metric][0] for f in xs],
+                        yerr=[summary[(f, recipe)][metric][1] for f in xs], marker="o", capsize=3, label=recipe)
         ax.set_xscale("log")
         ax.set_xlabel("% of training labels")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "summary.png", dpi=90)
 

@@ -1,6 +1,7 @@
 """Additions to MONAI's Ignite engines for GMML pretraining and fine-tuning."""
 
-from spcxr_monai.engines.checkpoint import latest_checkpoint
+from spcxr_monai.engines.checkpoint import latest_checkpoint, save_atomic
+from spcxr_monai.engines.feature_probe import FeatureProbeHandler, extract_features, probe_accuracy
 from spcxr_monai.engines.gmml import GMMLPrepareBatch, MaskedL1Loss, split_target
 from spcxr_monai.engines.handlers import (
     ClassificationReportHandler,
@@ -9,20 +10,27 @@ from spcxr_monai.engines.handlers import (
     ReconstructionFigureHandler,
     SegmentationOverlayWriter,
 )
-from spcxr_monai.engines.inferer import AutocastInferer, resolve_amp_dtype
-from spcxr_monai.engines.optim import param_groups_weight_decay
+from spcxr_monai.engines.inferer import AutocastInferer, cpu_has_fast_bf16, resolve_amp_dtype
+from spcxr_monai.engines.optim import param_groups_layer_decay, param_groups_weight_decay, vit_layer_id
 
 __all__ = [
     "AutocastInferer",
     "ClassificationReportHandler",
     "ClassProbabilityWriter",
+    "FeatureProbeHandler",
     "GMMLPrepareBatch",
     "GradientClipHandler",
     "MaskedL1Loss",
     "ReconstructionFigureHandler",
     "SegmentationOverlayWriter",
+    "cpu_has_fast_bf16",
+    "extract_features",
     "latest_checkpoint",
+    "param_groups_layer_decay",
     "param_groups_weight_decay",
+    "probe_accuracy",
     "resolve_amp_dtype",
+    "save_atomic",
     "split_target",
+    "vit_layer_id",
 ]

@@ -1,12 +1,37 @@
-"""Finding the checkpoint to resume from."""
+"""Finding the checkpoint to resume from, and writing one without ever leaving a half-written file."""
 
 from __future__ import annotations
 
 import glob
 import os
 import re
+import tempfile
+from typing import Any
 
-__all__ = ["latest_checkpoint"]
+import torch
+
+__all__ = ["latest_checkpoint", "save_atomic"]
+
+
+def save_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A crash or kill at any moment leaves either the previous file or the new one, never a truncated one.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".pt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def latest_checkpoint(ckpt_dir: str, prefix: str = "checkpoint") -> str | None:

@@ -1,7 +1,7 @@
 """Networks: GMML ViT (pretraining), ViT classifier and UNETR (fine-tuning), encoder weight transfer."""
 
 from spcxr_monai.networks.classifier import ViTClassifier, create_unetr, create_vit_classifier
-from spcxr_monai.networks.encoder import VIT_SIZES, build_vit_encoder, size_config
+from spcxr_monai.networks.encoder import VIT_SIZES, build_vit_encoder, set_fused_attention, size_config
 from spcxr_monai.networks.gmml_vit import (
     GMMLViT,
     ReconstructionHead,
@@ -9,9 +9,11 @@ from spcxr_monai.networks.gmml_vit import (
     default_reconstruction_blocks,
 )
 from spcxr_monai.networks.transfer import (
+    encoder_of,
     encoder_state_dict,
     load_encoder_weights,
     maybe_load_encoder_weights,
+    maybe_load_gmml_weights,
     resize_position_embeddings,
 )
 
@@ -26,8 +28,11 @@ __all__ = [
     "create_unetr",
     "create_vit_classifier",
     "default_reconstruction_blocks",
+    "encoder_of",
     "encoder_state_dict",
     "load_encoder_weights",
     "maybe_load_encoder_weights",
+    "maybe_load_gmml_weights",
     "resize_position_embeddings",
+    "set_fused_attention",
 ]

@@ -9,7 +9,7 @@ from monai.networks.nets import UNETR
 from monai.utils import ensure_tuple_rep
 from torch import nn
 
-from spcxr_monai.networks.encoder import build_vit_encoder, size_config
+from spcxr_monai.networks.encoder import build_vit_encoder, set_fused_attention, size_config
 
 __all__ = ["ViTClassifier", "create_vit_classifier", "create_unetr"]
 
@@ -74,9 +74,10 @@ def create_unetr(
     feature_size: int = 16,
     **kwargs,
 ) -> UNETR:
-    """A 2D MONAI ``UNETR`` whose ``vit`` has the layout of a named GMML size (patch 16, 12 blocks, qkv bias)."""
+    """A 2D MONAI ``UNETR`` whose ``vit`` has the layout of a named GMML size (patch 16, 12 blocks, qkv bias),
+    with fused attention."""
     dims = {k: v for k, v in size_config(size).items() if k != "num_layers"}  # UNETR always has 12 blocks
-    return UNETR(
+    unetr = UNETR(
         in_channels=in_channels,
         out_channels=out_channels,
         img_size=ensure_tuple_rep(img_size, 2),
@@ -86,3 +87,4 @@ def create_unetr(
         qkv_bias=True,
         **{**dims, **kwargs},
     )
+    return set_fused_attention(unetr)

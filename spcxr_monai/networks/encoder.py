@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from monai.networks.blocks.selfattention import SABlock
 from monai.networks.nets import ViT
 from monai.utils import ensure_tuple_rep
+from torch import nn
 
-__all__ = ["VIT_SIZES", "size_config", "build_vit_encoder"]
+__all__ = ["VIT_SIZES", "size_config", "build_vit_encoder", "set_fused_attention"]
 
 # timm / DeiT sizes, all with 12 blocks, MLP 4x hidden and qkv bias
 VIT_SIZES: dict[str, dict[str, int]] = {
@@ -22,6 +24,28 @@ def size_config(size: str) -> dict[str, int]:
     if size not in VIT_SIZES:
         raise ValueError(f"unknown ViT size {size!r}; choose one of {sorted(VIT_SIZES)}.")
     return dict(VIT_SIZES[size])
+
+
+def set_fused_attention(module: nn.Module, enabled: bool = True) -> nn.Module:
+    """Switch MONAI's self-attention blocks in ``module`` to PyTorch's fused ``scaled_dot_product_attention``.
+
+    Fused attention never materialises the (N, N) attention matrix: faster and leaner in training and
+    inference, but ``save_attn`` (attention maps) needs the unfused path, so
+    :func:`spcxr_monai.visualize.attention_rollout` switches it off for its call. Blocks with attention
+    dropout stay unfused, since MONAI passes ``dropout_p`` to the fused kernel in eval mode too.
+
+    Args:
+        module: any module holding ``monai.networks.blocks.SABlock`` s (ViT, UNETR, GMMLViT, ...).
+        enabled: True to fuse, False for the explicit softmax(QK^T)V path.
+
+    Returns:
+        ``module``, for chaining.
+    """
+    for block in module.modules():
+        if isinstance(block, SABlock):
+            fusable = block.dropout_rate == 0 and block.rel_positional_embedding is None and not block.save_attn
+            block.use_flash_attention = bool(enabled and fusable)
+    return module
 
 
 def build_vit_encoder(
@@ -44,7 +68,8 @@ def build_vit_encoder(
         (the rest): as ``monai.networks.nets.ViT``; ``spatial_dims`` must be 2.
 
     Returns:
-        ``(vit, img_size, patch_size, grid_size)`` with sizes as (H, W) tuples.
+        ``(vit, img_size, patch_size, grid_size)`` with sizes as (H, W) tuples; the ViT uses fused
+        attention (:func:`set_fused_attention`).
     """
     if spatial_dims != 2:
         raise ValueError(f"{owner} is 2D only, got spatial_dims={spatial_dims}.")
@@ -66,4 +91,5 @@ def build_vit_encoder(
         spatial_dims=2,
         qkv_bias=qkv_bias,
     )
+    set_fused_attention(vit)
     return vit, img, patch, tuple(i // p for i, p in zip(img, patch))

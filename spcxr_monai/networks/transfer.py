@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from monai.networks.nets import ViT
 from torch import nn
 
-__all__ = ["encoder_state_dict", "resize_position_embeddings", "load_encoder_weights", "maybe_load_encoder_weights"]
+from spcxr_monai.pretrained import resolve_checkpoint
+
+__all__ = ["encoder_of", "encoder_state_dict", "maybe_load_gmml_weights", "resize_position_embeddings", "load_encoder_weights", "maybe_load_encoder_weights"]
 
 logger = logging.getLogger(__name__)
 PATCH_WEIGHT = "patch_embedding.patch_embeddings.weight"
@@ -70,7 +72,8 @@ def resize_position_embeddings(
     return grid.permute(0, 2, 3, 1).reshape(1, -1, d).to(pos.dtype)
 
 
-def _target_vit(target: nn.Module) -> ViT:
+def encoder_of(target: nn.Module) -> ViT:
+    """The MONAI ViT encoder of ``target``: itself, or its ``.vit`` (GMMLViT, ViTClassifier, UNETR)."""
     if isinstance(target, ViT):
         return target
     vit = getattr(target, "vit", None)
@@ -111,7 +114,7 @@ def load_encoder_weights(
         ValueError: the patch size, channels, hidden size, depth or image size does not match, or a
             weight is missing / unexpected. The message says which.
     """
-    vit = _target_vit(target)
+    vit = encoder_of(target)
     state = encoder_state_dict(source)
     own = vit.state_dict()
     src_w, dst_w = state[PATCH_WEIGHT], own[PATCH_WEIGHT]
@@ -140,11 +143,56 @@ def load_encoder_weights(
     return target
 
 
-def maybe_load_encoder_weights(target: nn.Module, checkpoint: str | os.PathLike | None) -> nn.Module:
+def maybe_load_encoder_weights(
+    target: nn.Module, checkpoint: str | os.PathLike | None, freeze: bool = False
+) -> nn.Module:
     """:func:`load_encoder_weights` when ``checkpoint`` is set, else ``target`` as it is (training from
-    scratch); lets a bundle switch the initialisation with one config value."""
-    if not checkpoint:
+    scratch); lets a bundle switch the initialisation with one config value.
+
+    Args:
+        target: as :func:`load_encoder_weights`.
+        checkpoint: a checkpoint path, ``"released"`` for the encoder shipped with the package
+            (:mod:`spcxr_monai.pretrained`), or empty / None for scratch.
+        freeze: stop gradients into the encoder (a linear probe: only the head trains).
+    """
+    checkpoint = resolve_checkpoint(checkpoint)
+    if checkpoint:
+        logger.info("encoder initialised from %s", checkpoint)
+        load_encoder_weights(target, checkpoint)
+    else:
         logger.info("encoder initialised from scratch")
+    if freeze:
+        encoder_of(target).requires_grad_(False)
+        logger.info("encoder frozen: linear probe")
+    return target
+
+
+def maybe_load_gmml_weights(target: nn.Module, checkpoint: str | os.PathLike | None) -> nn.Module:
+    """Initialise a :class:`GMMLViT` from a GMML checkpoint: the encoder as :func:`load_encoder_weights`
+    (position embeddings resized to the target's grid) and the reconstruction head when the checkpoint
+    has one (strictly), so pretraining continues from it; empty: ``target`` as it is.
+
+    Args:
+        target: a GMMLViT (a module with ``.vit`` and ``.head``).
+        checkpoint: a checkpoint path, ``"released"`` or empty / None.
+    """
+    checkpoint = resolve_checkpoint(checkpoint)
+    if not checkpoint:
+        logger.info("GMML ViT initialised from scratch")
         return target
-    logger.info("encoder initialised from %s", checkpoint)
-    return load_encoder_weights(target, checkpoint)
+    load_encoder_weights(target, checkpoint)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    for key in STATE_KEYS:
+        if key in state and isinstance(state[key], Mapping):
+            state = state[key]
+            break
+    head = {k[len("head.") :]: v for k, v in (
+        (k.removeprefix("module."), v) for k, v in state.items()) if k.startswith("head.")}
+    if head:
+        own = target.head.state_dict()
+        mismatched = [k for k, v in head.items() if k in own and own[k].shape != v.shape]
+        if mismatched:
+            raise ValueError(f"{checkpoint}: reconstruction head does not match the target ({mismatched})")
+        target.head.load_state_dict({k: v.to(own[k].dtype) for k, v in head.items()}, strict=True)
+    logger.info("GMML ViT initialised from %s (%s)", checkpoint, "encoder and head" if head else "encoder only")
+    return target

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from monai.networks.nets import ViT
 from torch import nn
 
+from spcxr_monai.networks.transfer import encoder_of
+
 __all__ = ["attention_rollout"]
-
-
-def _vit(model: nn.Module) -> ViT:
-    vit = model if isinstance(model, ViT) else getattr(model, "vit", None)
-    if not isinstance(vit, ViT):
-        raise TypeError(f"{type(model).__name__} has no MONAI ViT encoder")
-    return vit
 
 
 @torch.no_grad()
@@ -26,8 +20,8 @@ def attention_rollout(model: nn.Module, image: torch.Tensor, grid: tuple[int, in
     :class:`spcxr_monai.networks.ViTClassifier`) a patch's relevance is the mean of its column.
 
     Args:
-        model: a ``ViT`` or a module holding one as ``.vit``; its attention blocks must be able to
-            keep their attention (``save_attn``), which is switched on for the call.
+        model: a ``ViT`` or a module holding one as ``.vit``; its blocks keep their attention
+            (``save_attn``) and leave fused attention for the call, then are restored.
         image: (1, C, H, W) input as the model expects it.
         grid: patch grid (H / patch, W / patch).
         discard_ratio: fraction of the weakest attention weights per block set to zero (0 keeps all).
@@ -35,11 +29,11 @@ def attention_rollout(model: nn.Module, image: torch.Tensor, grid: tuple[int, in
     Returns:
         (H, W) relevance map in [0, 1], bilinearly upsampled from the patch grid.
     """
-    vit = _vit(model)
+    vit = encoder_of(model)
     blocks = [blk.attn for blk in vit.blocks]
-    previous = [attn.save_attn for attn in blocks]
-    for attn in blocks:
-        attn.save_attn = True
+    previous = [(attn.save_attn, attn.use_flash_attention) for attn in blocks]
+    for attn in blocks:  # the fused kernel never forms the attention matrix
+        attn.save_attn, attn.use_flash_attention = True, False
     try:
         was_training = model.training
         model.eval()
@@ -55,8 +49,8 @@ def attention_rollout(model: nn.Module, image: torch.Tensor, grid: tuple[int, in
             a = a / a.sum(dim=-1, keepdim=True)
             rollout = a if rollout is None else a @ rollout
     finally:
-        for attn, flag in zip(blocks, previous):
-            attn.save_attn = flag
+        for attn, (save, fused) in zip(blocks, previous):
+            attn.save_attn, attn.use_flash_attention = save, fused
     relevance = rollout.mean(dim=0).reshape(1, 1, *grid)
     relevance = F.interpolate(relevance, size=image.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     relevance = relevance - relevance.min()

@@ -11,6 +11,7 @@ from spcxr_monai.engines import (
     GMMLPrepareBatch,
     MaskedL1Loss,
     latest_checkpoint,
+    cpu_has_fast_bf16,
     param_groups_weight_decay,
     resolve_amp_dtype,
     split_target,
@@ -54,8 +55,17 @@ def test_masked_l1_counts_only_corrupted_pixels():
         MaskedL1Loss()(torch.zeros(1, 2, 4, 4), target)
 
 
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, torch.bfloat16), (False, True, torch.bfloat16),
+                                                         (False, False, None)])
+def test_auto_amp_on_cpu_follows_native_bf16_support(monkeypatch, avx512_bf16, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert cpu_has_fast_bf16() is (avx512_bf16 or amx)
+    assert resolve_amp_dtype("auto", "cpu") == expected
+    assert AutocastInferer("cpu", "auto").dtype == expected
+
+
 def test_amp_resolution_falls_back_on_cpu():
-    assert resolve_amp_dtype("auto", "cpu") is None
     assert resolve_amp_dtype("fp16", "cpu") is None
     assert resolve_amp_dtype("bf16", "cpu") == torch.bfloat16
     assert resolve_amp_dtype("none", "cuda") is None
@@ -70,8 +80,9 @@ def test_bf16_autocast_inferer_on_cpu_matches_fp32_closely():
     with torch.no_grad():
         full = AutocastInferer("cpu", "none")(x, net)
         half = AutocastInferer("cpu", "bf16")(x, net)
-    assert half.dtype == torch.bfloat16 and full.dtype == torch.float32
-    assert torch.corrcoef(torch.stack([full.flatten(), half.float().flatten()]))[0, 1] > 0.99
+    assert half.dtype == torch.float32 and full.dtype == torch.float32  # outputs back in fp32 for the loss
+    assert not torch.equal(half, full)  # but computed in bf16
+    assert torch.corrcoef(torch.stack([full.flatten(), half.flatten()]))[0, 1] > 0.99
 
 
 def test_no_weight_decay_on_biases_norms_and_position_embeddings():

@@ -14,6 +14,7 @@ from spcxr_monai.networks import (
     default_reconstruction_blocks,
     load_encoder_weights,
     resize_position_embeddings,
+    set_fused_attention,
 )
 
 
@@ -107,3 +108,42 @@ def test_not_an_encoder_checkpoint(tmp_path):
         load_encoder_weights(create_vit_classifier("tiny", img_size=64), {"weight": torch.zeros(1)})
     with pytest.raises(FileNotFoundError, match="not found"):
         load_encoder_weights(create_vit_classifier("tiny", img_size=64), str(tmp_path / "missing.pt"))
+
+
+def test_fused_attention_is_on_by_default_and_matches_the_explicit_path():
+    torch.manual_seed(0)
+    net = create_vit_classifier("tiny", img_size=32, num_classes=3).eval()
+    assert all(blk.attn.use_flash_attention for blk in net.vit.blocks)
+    assert all(blk.attn.use_flash_attention for blk in create_unetr("tiny", img_size=32).vit.blocks)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        fused = net(x)
+        set_fused_attention(net, False)
+        assert not any(blk.attn.use_flash_attention for blk in net.vit.blocks)
+        explicit = net(x)
+    torch.testing.assert_close(fused, explicit, rtol=1e-4, atol=1e-5)
+
+
+def test_attention_rollout_works_on_a_fused_model_and_restores_it():
+    from spcxr_monai.visualize import attention_rollout
+
+    net = create_vit_classifier("tiny", img_size=32, num_classes=3)
+    relevance = attention_rollout(net, torch.randn(1, 1, 32, 32), (2, 2))
+    assert relevance.shape == (32, 32) and float(relevance.max()) == pytest.approx(1.0)
+    assert all(blk.attn.use_flash_attention and not blk.attn.save_attn for blk in net.vit.blocks)
+
+
+def test_gmml_checkpoint_in_fp16_restores_encoder_and_head(tmp_path):
+    from spcxr_monai.networks import maybe_load_gmml_weights
+
+    source = create_gmml_vit("tiny", img_size=64)
+    torch.save({k: v.half() for k, v in source.state_dict().items()}, tmp_path / "gmml.pt")
+    target = maybe_load_gmml_weights(create_gmml_vit("tiny", img_size=32), str(tmp_path / "gmml.pt"))
+    for name, value in source.head.state_dict().items():
+        torch.testing.assert_close(target.head.state_dict()[name], value.half().float())
+    torch.testing.assert_close(target.vit.blocks[3].mlp.linear1.weight, source.vit.blocks[3].mlp.linear1.weight.half().float())
+    assert target.vit.patch_embedding.position_embeddings.shape[1] == 4  # resized 4x4 -> 2x2 grid
+    untouched = create_gmml_vit("tiny", img_size=32)
+    assert maybe_load_gmml_weights(untouched, "") is untouched
+    with pytest.raises(ValueError, match="patch size mismatch"):
+        maybe_load_gmml_weights(create_gmml_vit("tiny", img_size=64, patch_size=8), str(tmp_path / "gmml.pt"))

@@ -1,0 +1,185 @@
+"""How useful the frozen encoder's features are, measured while pretraining (k-NN / linear probe).
+
+Masked L1 says how well the network fills holes, not whether its features separate diseases; SSL
+projects (DINO, iBOT, GMML) therefore track a k-NN or linear-probe accuracy of the frozen encoder on a
+small labelled set every few epochs, and pick checkpoints by it. :class:`FeatureProbeHandler` does that
+inside a MONAI trainer; :func:`extract_features` and :func:`probe_accuracy` are usable on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from ignite.engine import Engine, Events
+from monai.utils import CommonKeys
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from spcxr_monai.engines.checkpoint import save_atomic
+from spcxr_monai.engines.inferer import resolve_amp_dtype
+from spcxr_monai.networks.transfer import encoder_of
+
+__all__ = ["FeatureProbeHandler", "extract_features", "probe_accuracy"]
+
+logger = logging.getLogger(__name__)
+PROBES = ("knn", "logistic")
+
+
+@torch.no_grad()
+def extract_features(
+    network: nn.Module,
+    loader: Iterable,
+    device: torch.device | str = "cpu",
+    amp: str | None = "auto",
+    image_key: str = CommonKeys.IMAGE,
+    label_key: str = CommonKeys.LABEL,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean-pooled final tokens of the network's ViT encoder for every batch of ``loader``.
+
+    Args:
+        network: a MONAI ``ViT`` or a module holding one as ``.vit`` (GMMLViT, ViTClassifier, UNETR).
+        loader: batches of dicts with ``image_key`` (B, C, H, W) and ``label_key`` (B,).
+        device: where to run.
+        amp: autocast precision (see :func:`spcxr_monai.engines.resolve_amp_dtype`).
+
+    Returns:
+        ``(features, labels)``: float32 (N, D) and int (N,).
+    """
+    vit = encoder_of(network)
+    was_training = vit.training
+    vit.eval()
+    dtype = resolve_amp_dtype(amp, device)
+    device_type = torch.device(device).type
+    feats, labels = [], []
+    try:
+        for batch in loader:
+            images = torch.as_tensor(batch[image_key]).to(device, dtype=torch.float32)
+            with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                tokens, _ = vit(images)
+            feats.append(tokens.float().mean(dim=1).cpu())
+            labels.append(torch.as_tensor(batch[label_key]).reshape(-1).cpu())
+    finally:
+        vit.train(was_training)
+    return torch.cat(feats).numpy(), torch.cat(labels).long().numpy()
+
+
+def probe_accuracy(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    probe: str = "knn",
+    k: int = 20,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Accuracy of a k-NN (cosine, distance-weighted) or logistic-regression probe on frozen features.
+
+    Returns:
+        ``{"accuracy": ..., "balanced_accuracy": ...}`` on the test features.
+    """
+    if probe == "knn":
+        model = KNeighborsClassifier(n_neighbors=min(k, len(train_labels)), metric="cosine", weights="distance")
+    elif probe == "logistic":
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.5, random_state=seed))
+    else:
+        raise ValueError(f"probe must be one of {PROBES}, got {probe!r}.")
+    predicted = model.fit(train_features, train_labels).predict(test_features)
+    return {
+        "accuracy": float(np.mean(predicted == test_labels)),
+        "balanced_accuracy": float(balanced_accuracy_score(test_labels, predicted)),
+    }
+
+
+class FeatureProbeHandler:
+    """Every ``interval`` epochs, probe the frozen encoder on a small labelled set; keep the best weights.
+
+    The features of ``train_loader`` fit a k-NN or logistic probe that is scored on ``val_loader``;
+    the accuracy goes into ``engine.state.metrics[metric_name]``, the log, TensorBoard and
+    ``<output_dir>/feature_probe.json`` (the whole curve). When the accuracy is the best so far the
+    network's state dict is written atomically to ``<save_dir>/<best_filename>``.
+
+    Args:
+        network: the network being pretrained (its ``.vit`` encoder is probed).
+        train_loader: labelled batches the probe is fitted on (never the evaluation data of a study).
+        val_loader: labelled batches the probe is scored on.
+        device: where to extract features.
+        amp: autocast precision for the extraction.
+        probe: ``knn`` or ``logistic``.
+        k: neighbours of the k-NN probe.
+        interval: epochs between probes (the last epoch is always probed).
+        save_dir: folder of the best checkpoint and of the curve (None: neither is written).
+        best_filename: file name of the best-probe checkpoint.
+        summary_writer: optional TensorBoard ``SummaryWriter``.
+        metric_name: name of the metric.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        train_loader: Iterable,
+        val_loader: Iterable,
+        device: torch.device | str = "cpu",
+        amp: str | None = "auto",
+        probe: str = "knn",
+        k: int = 20,
+        interval: int = 1,
+        save_dir: str | None = None,
+        best_filename: str = "model_probe.pt",
+        summary_writer=None,
+        metric_name: str = "probe_accuracy",
+    ) -> None:
+        if probe not in PROBES:
+            raise ValueError(f"probe must be one of {PROBES}, got {probe!r}.")
+        if interval < 1:
+            raise ValueError(f"interval must be >= 1, got {interval}.")
+        self.network, self.train_loader, self.val_loader = network, train_loader, val_loader
+        self.device, self.amp, self.probe, self.k, self.interval = device, amp, probe, k, interval
+        self.save_dir, self.best_filename = save_dir, best_filename
+        self.summary_writer, self.metric_name = summary_writer, metric_name
+        self.best = -1.0
+        self.history: list[dict] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def _history_path(self) -> str | None:
+        return os.path.join(self.save_dir, "feature_probe.json") if self.save_dir else None
+
+    def __call__(self, engine: Engine) -> None:
+        epoch, last = engine.state.epoch, engine.state.epoch == engine.state.max_epochs
+        if epoch % self.interval and not last:
+            return
+        if not self.history and self._history_path() and os.path.isfile(self._history_path()):
+            with open(self._history_path(), encoding="utf-8") as f:  # a resumed run continues the curve
+                self.history = [h for h in json.load(f)["history"] if h["epoch"] < epoch]
+            self.best = max((h[self.metric_name] for h in self.history), default=-1.0)
+        train = extract_features(self.network, self.train_loader, self.device, self.amp)
+        val = extract_features(self.network, self.val_loader, self.device, self.amp)
+        scores = probe_accuracy(*train, *val, probe=self.probe, k=self.k)
+        value = scores["accuracy"]
+        engine.state.metrics[self.metric_name] = value
+        self.history.append({"epoch": epoch, self.metric_name: value, **{f"{self.metric_name}_{k}": v
+                                                                          for k, v in scores.items() if k != "accuracy"}})
+        improved = value > self.best
+        logger.info("epoch %d: %s probe accuracy %.4f (balanced %.4f)%s", epoch, self.probe, value,
+                    scores["balanced_accuracy"], ", new best" if improved else "")
+        if self.summary_writer is not None:
+            self.summary_writer.add_scalar(self.metric_name, value, epoch)
+        if self.save_dir:
+            os.makedirs(self.save_dir, exist_ok=True)
+            if improved:
+                save_atomic(self.network.state_dict(), os.path.join(self.save_dir, self.best_filename))
+            best = max(self.history, key=lambda h: h[self.metric_name])
+            summary = {"probe": self.probe, "k": self.k, "best_epoch": best["epoch"], "history": self.history}
+            with open(self._history_path(), "w", encoding="utf-8") as f:
+                json.dump(summary, f, indent=1)
+        self.best = max(self.best, value)

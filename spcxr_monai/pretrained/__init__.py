@@ -1,0 +1,69 @@
+"""The GMML encoder released with spcxr-monai, and resolving ``"released"`` to its file.
+
+The weights ship inside the package (``spcxr_monai/pretrained/*.pt``, fp16 state dict of the encoder
+only); their model card is ``spcxr_monai/pretrained/MODEL_CARD.md``. Bundles read them, never write
+them: every training run writes into its own ``models/`` folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+__all__ = ["RELEASED", "release_record", "released_encoder", "resolve_checkpoint"]
+
+HERE = Path(__file__).parent
+
+# name -> file and the architecture the weights need; the sha256 is in the file's JSON record beside it
+RELEASED: dict[str, dict] = {
+    "gmml-vit-tiny16-cxr128": {
+        "file": "gmml_vit_tiny16_cxr128.pt",
+        "model_size": "tiny",
+        "patch_size": 16,
+        "image_size": 128,
+    },
+}
+DEFAULT = "gmml-vit-tiny16-cxr128"
+
+
+def released_encoder(name: str = DEFAULT, verify: bool = True) -> str:
+    """Path of a released encoder's weights, checked against its sha256.
+
+    Raises:
+        KeyError: unknown name.
+        FileNotFoundError / ValueError: the file is missing or not the released one.
+    """
+    if name not in RELEASED:
+        raise KeyError(f"unknown released encoder {name!r}; available: {sorted(RELEASED)}")
+    entry = RELEASED[name]
+    path = HERE / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: released encoder {name!r} is missing from this installation")
+    if verify:
+        expected = release_record(name)["sha256"]
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != expected:
+            raise ValueError(f"{path}: sha256 {digest} is not the released {expected}: the file is damaged or replaced")
+    return str(path)
+
+
+def release_record(name: str = DEFAULT) -> dict:
+    """The JSON record written with a released encoder: sha256, size, training curves, chosen epoch, command."""
+    path = HERE / (Path(RELEASED[name]["file"]).stem + ".json")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: record of released encoder {name!r} is missing")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str:
+    """``"released"`` (or a released name) -> that file; a path stays as it is; empty stays empty (scratch)."""
+    if not checkpoint:
+        return ""
+    checkpoint = os.fspath(checkpoint)
+    if checkpoint == "released":
+        return released_encoder(DEFAULT)
+    if checkpoint in RELEASED:
+        return released_encoder(checkpoint)
+    return checkpoint
