@@ -60,6 +60,7 @@ def main() -> None:
         "architecture": {k: entry[k] for k in ("model_size", "patch_size", "image_size")},
         "chosen_checkpoint": args.checkpoint,
         "chosen_epoch": epoch,
+        "probe_fraction": 0.3,
         "probe": probe,
         "val_masked_l1": scalar_curve(args.run / "logs" / "tensorboard", "val_masked_l1"),
         "command": "bash experiments/release/pretrain_released_encoder.sh 60 && "
@@ -70,7 +71,35 @@ def main() -> None:
         figure = args.run / "logs" / "figures" / f"reconstruction_epoch{epoch:03d}.png"
         if figure.is_file():
             shutil.copyfile(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
+    write_model_card(record, args.run)
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
+
+
+def write_model_card(record: dict, run: Path) -> None:
+    """``MODEL_CARD.md`` beside the weights, from the template and the record (every figure from the run)."""
+    probe = record["probe"]
+    by_epoch = {h["epoch"]: h for h in probe["history"]}
+    l1 = dict(record["val_masked_l1"])
+    rows = []
+    for epoch in sorted(set(l1) | set(by_epoch)):
+        h = by_epoch.get(epoch)
+        acc = f"{h['probe_accuracy']:.3f}" if h else ""
+        bacc = f"{h['probe_accuracy_balanced_accuracy']:.3f}" if h else ""
+        mark = " (chosen)" if epoch == record["chosen_epoch"] else ""
+        rows.append(f"| {epoch}{mark} | {l1.get(epoch, float('nan')):.4f} | {acc} | {bacc} |")
+    hours = float("nan")  # from the figures' write times: one per epoch
+    times = sorted(p.stat().st_mtime for p in (run / "logs" / "figures").glob("*.png"))
+    if len(times) > 1:
+        hours = (times[-1] - times[0]) / 3600 * len(times) / (len(times) - 1)
+    template = (Path(__file__).parent / "MODEL_CARD.template.md").read_text()
+    card = template.format(
+        name=record["name"], file=record["file"], file_stem=Path(record["file"]).stem,
+        megabytes=record["bytes"] / 2**20, parameters=record["parameters"], sha256=record["sha256"],
+        chosen_epoch=record["chosen_epoch"], epochs=max(l1) if l1 else "?",
+        best_probe=max(h["probe_accuracy"] for h in probe["history"]), probe_fraction=record["probe_fraction"],
+        command=record["command"], hours=hours, k=probe["k"], curve_table="\n".join(rows),
+    )
+    (HERE / "MODEL_CARD.md").write_text(card)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,12 @@ STATE_KEYS = ("network", "model", "state_dict", "net")
 def encoder_state_dict(source: str | os.PathLike | Mapping | nn.Module) -> dict[str, torch.Tensor]:
     """The ViT encoder weights of a checkpoint, state dict or module, keyed as ``monai.networks.nets.ViT``.
 
-    Accepts a checkpoint file (a plain state dict or a MONAI ``CheckpointSaver`` dict with ``network``),
+    Accepts a checkpoint file (``"released"``: the encoder shipped in :mod:`spcxr_monai.pretrained`; a plain state dict or a MONAI ``CheckpointSaver`` dict with ``network``),
     a :class:`GMMLViT` / ``ViTClassifier`` / ``UNETR`` state dict (``vit.`` prefix), a bare ViT state dict,
     ``module.`` (DDP) prefixes, or a module.
     """
     if isinstance(source, (str, os.PathLike)):
+        source = resolve_checkpoint(source)
         if not os.path.isfile(source):
             raise FileNotFoundError(f"{source}: pretrained checkpoint not found")
         source = torch.load(source, map_location="cpu", weights_only=True)
