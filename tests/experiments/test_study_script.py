@@ -1,0 +1,56 @@
+"""The classification study's own logic: recipes, the CNN baseline's network, the summary of runs."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from monai.bundle import ConfigParser
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+@pytest.fixture(scope="module")
+def study():
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        yield importlib.import_module("pretrain_vs_scratch")
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+
+
+def test_recipes_parse_and_reject_unknown_inits(study):
+    assert study.parse_recipe("gmml:5e-4:0.75") == {"init": "gmml", "lr": 5e-4, "layer_decay": 0.75,
+                                                    "name": "gmml:5e-4:0.75"}
+    with pytest.raises(ValueError, match="unknown init"):
+        study.parse_recipe("vgg:1e-3:1")
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121"])
+def test_cnn_baselines_take_one_grey_channel_and_give_class_logits(study, name):
+    net = ConfigParser({"net": study.cnn_def(name, 3)}).get_parsed_content("net").eval()
+    with torch.no_grad():
+        assert net(torch.randn(2, 1, 64, 64)).shape == (2, 3)
+
+
+def test_summary_merges_runs_and_reports_the_difference(study, tmp_path):
+    fields = ["fraction", "seed", "init", "recipe", "n_train", "epochs", "internal_val_auc", "covid_val_acc",
+              "covid_val_auc", "pediatric_acc", "pediatric_auc"]
+    runs = tmp_path / "runs.csv"
+    with open(runs, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        for seed, (g, s) in enumerate([(0.80, 0.60), (0.70, 0.60)]):
+            writer.writerow([0.1, seed, "gmml", "gmml:5e-4:0.75", 300, 30, 0.9, g, 0.9, 0.8, 0.85])
+            writer.writerow([0.1, seed, "scratch", "scratch:5e-4:0.75", 300, 30, 0.8, s, 0.8, 0.7, 0.75])
+    rows = study.read_runs(runs)
+    assert rows[0]["covid_val_acc"] == 0.8 and rows[0]["recipe"] == "gmml:5e-4:0.75"
+    study.write_summary(rows, tmp_path, "note")
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| 10% | gmml:5e-4:0.75 | 2 | 300 | 30 | 0.900 ± 0.000 | 0.750 ± 0.050 |" in summary
+    assert "covid_val_acc +0.150" in summary
+    assert (tmp_path / "summary.png").stat().st_size > 1000
