@@ -35,7 +35,7 @@ def run(amp: str, data_dir: Path, work: Path, args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - start
     if out.returncode:
         raise RuntimeError(f"{amp} run failed:\n{out.stderr[-3000:]}")
-    losses = [float(v) for v in re.findall(r"val_masked_l1: ([0-9.]+)", out.stderr + out.stdout)]
+    losses = [float(v) for v in re.findall(r"Metrics -- val_masked_l1: ([0-9.]+)", out.stderr + out.stdout)]
     return {"amp": amp, "best_val_masked_l1": min(losses), "curve": losses, "seconds": round(seconds, 1)}
 
 

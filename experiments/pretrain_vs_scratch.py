@@ -107,10 +107,10 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument("--work", default="runs/pretrain_vs_scratch", help="checkpoints and logs of each run")
     parser.add_argument("--summarise", nargs="+", metavar="RUNS_CSV",
-                        help="only merge these runs.csv files into --out's summary (runs of several invocations)")
+                        help="only merge the --recipes rows of these runs.csv files into --out's summary")
     args = parser.parse_args()
     if args.summarise:
-        rows = [row for path in args.summarise for row in read_runs(Path(path))]
+        rows = [row for path in args.summarise for row in read_runs(Path(path)) if row["recipe"] in args.recipes]
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "runs.csv", "w", newline="") as f:
