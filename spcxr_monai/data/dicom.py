@@ -8,6 +8,8 @@ MONOCHROME2 and like every PNG in the training data.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from typing import Any
 
@@ -16,6 +18,8 @@ import numpy as np
 from spcxr_monai.data.errors import CXRInputError
 
 __all__ = ["read_dicom_cxr", "is_dicom_file", "pixel_spacing"]
+
+logger = logging.getLogger(__name__)
 
 
 def is_dicom_file(path: str | os.PathLike) -> bool:
@@ -29,7 +33,9 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
 
 
 def _decode_with_itk(path: str) -> np.ndarray:
-    """Second decoder (GDCM inside SimpleITK) for transfer syntaxes pylibjpeg cannot handle."""
+    """Second decoder (GDCM inside SimpleITK) for transfer syntaxes pylibjpeg cannot handle.
+
+    GDCM applies the Modality LUT and presents MONOCHROME1 already inverted (air dark)."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -43,7 +49,7 @@ def pixel_spacing(ds: Any) -> tuple[tuple[float, float], str]:
     """Row and column spacing in mm and the attribute it came from ("" when unknown or zero)."""
     for attr in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(attr)
-        if value is not None and len(value) == 2 and all(float(v) > 0 for v in value):
+        if value is not None and len(value) == 2 and all(0 < float(v) < math.inf for v in value):
             return (float(value[0]), float(value[1])), attr
     return (1.0, 1.0), ""
 
@@ -62,8 +68,11 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
         ``modality``, ``voi_applied`` and ``decoder``.
 
     Raises:
-        CXRInputError: the file is missing, empty, not DICOM, has no pixel data, is multi-frame or
-            colour, or its pixel data could not be decoded. The message starts with the path.
+        CXRInputError: the file is missing, empty, not DICOM, has no or empty pixel data, is
+            multi-frame or colour, its pixel data could not be decoded or do not match the header's
+            size, or the values are non-finite or constant. The message starts with the path.
+
+    A window that misses every pixel value is ignored with a warning (the data's range is kept).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -93,6 +102,11 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
 
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     ts_name = getattr(ts, "name", str(ts))
+    if len(ds.PixelData or b"") == 0:
+        raise CXRInputError(path, "DICOM pixel data is empty (PixelData has length 0)")
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows < 2 or cols < 2:
+        raise CXRInputError(path, f"DICOM header gives an image of {rows} x {cols} pixels")
     decoder = "pydicom"
     try:
         stored = ds.pixel_array
@@ -105,15 +119,23 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
             raise CXRInputError(
                 path, f"pixel data could not be decoded ({ts_name}): pydicom: {first}; GDCM: {second}"
             ) from first
-    if value.ndim != 2:
-        raise CXRInputError(path, f"expected one 2D frame, decoded an array of shape {value.shape}")
+    if value.ndim != 2 or value.shape != (rows, cols):
+        raise CXRInputError(
+            path, f"decoded pixel data of shape {value.shape} does not match the header's {rows} x {cols}"
+        )
+    _check_sound(value, path, "after the Modality LUT", ds)
 
     voi_applied = False
     if apply_voi and ("VOILUTSequence" in ds or "WindowCenter" in ds):
-        value = apply_voi_lut(value, ds, index=0)
-        voi_applied = True
+        windowed = np.asarray(apply_voi_lut(value, ds, index=0), dtype=np.float64)
+        if np.ptp(windowed) > 0:
+            value, voi_applied = windowed, True
+        else:  # a window outside the data would blank the image: keep the data's own range instead
+            logger.warning("%s: the VOI LUT / window (centre %s, width %s) misses the pixel values (%g..%g); "
+                           "using the data's range", path, ds.get("WindowCenter"), ds.get("WindowWidth"),
+                           float(value.min()), float(value.max()))
     value = np.asarray(value, dtype=np.float32)
-    if photometric == "MONOCHROME1":  # high values mean dark: flip within the value range
+    if photometric == "MONOCHROME1" and decoder != "gdcm":  # high values mean dark: flip within the range
         value = value.max() + value.min() - value
 
     spacing, spacing_source = pixel_spacing(ds)
@@ -128,3 +150,18 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
         "decoder": decoder,
     }
     return value, meta
+
+
+def _check_sound(value: np.ndarray, path: str, stage: str, ds: Any) -> None:
+    """Refuse pixel values no model should see: non-finite, or one constant value."""
+    finite = np.isfinite(value)
+    if not finite.all():
+        raise CXRInputError(
+            path, f"{int((~finite).sum())} non-finite pixel values {stage} (RescaleSlope "
+            f"{ds.get('RescaleSlope')}, RescaleIntercept {ds.get('RescaleIntercept')})"
+        )
+    if np.ptp(value) == 0:
+        raise CXRInputError(
+            path, f"decoded image is constant ({float(value.flat[0]):g}) {stage} (BitsStored {ds.get('BitsStored')}, "
+            f"RescaleSlope {ds.get('RescaleSlope')})"
+        )

@@ -244,3 +244,61 @@ def test_wrong_channels_and_volumes_are_refused(tmp_path, load):
 def test_dicom_without_suffix_is_recognised(tmp_path, load, dicom_dir):
     shutil.copy(dicom_dir / "RG1_J2KI.dcm", tmp_path / "IM0001")
     assert load(tmp_path / "IM0001").shape == (1, 1955, 1841)
+
+
+# ----------------------------------------------------------------------------- unsound DICOMs
+
+
+def _ramp() -> np.ndarray:
+    return np.tile(np.arange(0, 4000, 4000 // 64, dtype=np.uint16)[:64], (8, 1))
+
+
+@pytest.mark.parametrize(
+    "attrs, problem",
+    [({"RescaleSlope": "NaN", "RescaleIntercept": 0}, "non-finite pixel values"),
+     ({"RescaleSlope": 0, "RescaleIntercept": 0}, "constant")],
+)
+def test_nan_or_constant_pixel_values_are_the_loaders_error(tmp_path, load, attrs, problem):
+    path = _dicom(tmp_path, _ramp(), **attrs)
+    with pytest.raises(CXRInputError, match=problem) as err:
+        load(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_window_that_misses_the_data_falls_back_to_its_range(tmp_path, load, caplog):
+    path = _dicom(tmp_path, _ramp(), WindowCenter=60000, WindowWidth=100)
+    img = load(path)[0].numpy()
+    assert np.ptp(img) > 0 and np.all(np.diff(img[0]) >= 0)  # the ramp, not a blank
+    assert "misses the pixel values" in caplog.text
+
+
+def test_empty_pixel_data_is_refused_not_filled_by_a_fallback(tmp_path, load):
+    path = _dicom(tmp_path, _ramp())
+    ds = pydicom.dcmread(path)
+    ds.PixelData = b""
+    ds.save_as(path)
+    with pytest.raises(CXRInputError, match="pixel data is empty"):
+        load(path)
+
+
+def test_infinite_spacing_is_unknown(tmp_path):
+    from spcxr_monai.data import read_dicom_cxr
+
+    _, meta = read_dicom_cxr(_dicom(tmp_path, _ramp(), PixelSpacing=["inf", "0.2"]))
+    assert meta["spacing_source"] == ""
+
+
+def test_gdcm_fallback_gives_air_dark_like_pydicom(monkeypatch, dicom_dir):
+    from spcxr_monai.data import read_dicom_cxr
+
+    path = dicom_dir / "RG1_JLSN.dcm"
+    direct, meta = read_dicom_cxr(path)
+    assert meta["decoder"] == "pydicom"
+
+    def fail(self):
+        raise RuntimeError("no decoder plug-in")
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(fail))
+    fallback, meta = read_dicom_cxr(path)
+    assert meta["decoder"] == "gdcm"
+    assert _corr(direct[::7, ::7], fallback[::7, ::7]) > 0.99  # not inverted twice
