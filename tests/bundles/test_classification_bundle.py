@@ -4,6 +4,7 @@ evaluation reports that match scikit-learn, inference and ``spcxr predict`` on a
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 
 import numpy as np
@@ -109,3 +110,19 @@ def test_screening_mode_from_scratch(tmp_path):
     assert report["classes"] == ["normal", "abnormal"]
     # 12 validation images: 4 normal, 8 abnormal (covid + pneumonia merged)
     assert report["per_class"]["normal"]["support"] == 4 and report["per_class"]["abnormal"]["support"] == 8
+
+
+def test_linear_probe_from_the_released_encoder_trains_the_head_only(tmp_path):
+    from spcxr_monai.pretrained import released_encoder
+
+    released = torch.load(released_encoder(), map_location="cpu", weights_only=True)
+    digest = hashlib.sha256(open(released_encoder(), "rb").read()).hexdigest()
+    run_bundle(
+        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json", "--bundle_root", str(tmp_path),
+        "--epochs", "2", "--linear_probe", "true", "--model_size", "tiny", "--image_size", "128", "--batch_size", "16",
+    )  # the default init is the released encoder
+    state = torch.load(tmp_path / "models" / "model_final.pt", map_location="cpu", weights_only=True)["network"]
+    for key in ("vit.blocks.0.attn.qkv.weight", "vit.blocks.11.mlp.linear2.weight", "vit.norm.weight"):
+        torch.testing.assert_close(state[key], released[key].float())  # frozen: exactly the released weights
+    assert state["head.1.weight"].abs().sum() > 0 and state["head.1.weight"].shape == (3, 192)
+    assert hashlib.sha256(open(released_encoder(), "rb").read()).hexdigest() == digest  # untouched
