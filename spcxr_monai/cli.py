@@ -60,25 +60,56 @@ def _input_error_in(error: BaseException) -> CXRInputError | None:
     return None
 
 
+def _check_decodes(path: str) -> str | None:
+    """None when ``path`` decodes to a sound image, else the loader's one-line reason."""
+    from spcxr_monai.transforms import LoadCXR
+
+    try:
+        LoadCXR()(path)
+    except CXRInputError as e:
+        return e.problem
+    return None
+
+
 def _predict(args: argparse.Namespace) -> int:
-    """Run a classification bundle's ``inference.json`` on files; print {file: {class: probability}}."""
+    """Run a classification bundle's ``inference.json`` on files; print {file: {class: probability}}.
+
+    Every file is decoded and checked first; a bad one gets ``{"error": reason}`` in the output and
+    the others are still predicted. Exit status 1 when any file failed. The JSON is strict (no NaN).
+    """
     bundle = os.path.abspath(args.bundle)
     config = os.path.join(bundle, "configs", "inference.json")
     if not os.path.isfile(config):
         raise CXRInputError(config, "not a classification bundle (configs/inference.json missing)")
     files = [os.path.abspath(f) for f in args.files]
+    results: dict[str, dict] = {}
     for f in files:
-        if not os.path.isfile(f):
-            raise CXRInputError(f, "file not found")
-    with tempfile.TemporaryDirectory() as tmp:
-        overrides = {"bundle_root": bundle, "input_files": files, "output_dir": tmp, **_overrides(args.set)}
-        model = os.path.join(overrides.get("ckpt_dir", os.path.join(bundle, "models")), "model.pt")
-        if not os.path.isfile(model):
-            raise CXRInputError(model, "trained model not found: train the bundle first (or --set ckpt_dir=...)")
-        with contextlib.redirect_stdout(sys.stderr):  # MONAI logs to stdout; stdout is for the JSON
-            predictions = _run_inference(config, bundle, overrides, tmp)
-    print(json.dumps(predictions, indent=2))
-    return 0
+        problem = _check_decodes(f)
+        if problem:
+            results[f] = {"error": problem}
+            print(f"spcxr predict: {f}: {problem}", file=sys.stderr)
+    good = [f for f in files if f not in results]
+    if good:
+        with tempfile.TemporaryDirectory() as tmp:
+            # the bundle parser rewrites '#' in config strings: hand the file list over in a JSON file
+            listing = os.path.join(tmp, "inputs.json")
+            with open(listing, "w", encoding="utf-8") as fh:
+                json.dump(good, fh)
+            overrides = {"bundle_root": bundle, "input_files": f"$__import__('json').load(open({listing!r}))",
+                         "output_dir": tmp, **_overrides(args.set)}
+            model = os.path.join(overrides.get("ckpt_dir", os.path.join(bundle, "models")), "model.pt")
+            if not os.path.isfile(model):
+                raise CXRInputError(model, "trained model not found: train the bundle first (or --set ckpt_dir=...)")
+            with contextlib.redirect_stdout(sys.stderr):  # MONAI logs to stdout; stdout is for the JSON
+                predictions = _run_inference(config, bundle, overrides, tmp)
+        for f, probs in predictions.items():
+            if not all(isinstance(p, (int, float)) and p == p and abs(p) != float("inf") for p in probs.values()):
+                results[f] = {"error": "the model returned non-finite probabilities"}
+                print(f"spcxr predict: {f}: the model returned non-finite probabilities", file=sys.stderr)
+            else:
+                results[f] = probs
+    print(json.dumps({f: results[f] for f in files if f in results}, indent=2, allow_nan=False))
+    return 1 if any("error" in r for r in results.values()) else 0
 
 
 def _run_inference(config: str, bundle: str, overrides: dict, tmp: str) -> dict:

@@ -97,8 +97,25 @@ def test_inference_and_spcxr_predict_on_a_dicom(trained, capsys):
     probs = predictions[sample_dicom()]
     assert set(probs) == {"covid", "pneumonia", "normal"}
     assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
-    assert spcxr(["predict", str(root / "missing.png"), "--bundle", str(BUNDLE)]) == 2
-    assert "file not found" in capsys.readouterr().err
+
+
+def test_spcxr_predict_reports_each_bad_file_and_keeps_the_good_ones(trained, capsys, tmp_path):
+    root, _ = trained
+    hashed = tmp_path / "scan #1.dcm"  # '#' is special to the bundle parser
+    hashed.write_bytes(open(sample_dicom(), "rb").read())
+    (tmp_path / "folder").mkdir()
+    files = [str(hashed), str(tmp_path / "missing.png"), str(tmp_path / "folder"), sample_dicom()]
+    rc = spcxr(["predict", *files, "--bundle", str(BUNDLE), "--set", f"ckpt_dir={root / 'models'}",
+                "model_size=tiny", "image_size=32"])
+    out, err = capsys.readouterr()
+    assert rc == 1  # some failed
+    results = json.loads(out)  # strict JSON
+    assert list(results) == files
+    assert results[str(hashed)] == pytest.approx(results[sample_dicom()])  # same pixels, same answer
+    assert set(results[sample_dicom()]) == {"covid", "pneumonia", "normal"}
+    assert results[files[1]] == {"error": "file not found"}
+    assert "folder" in results[files[2]]["error"]
+    assert "missing.png: file not found" in err
 
 
 def test_screening_mode_from_scratch(tmp_path):
