@@ -2,8 +2,13 @@
 
 Start it (in the MONAI Label environment made by ``monailabel_app/install.sh``)::
 
-    monailabel start_server --app monailabel_app --studies /path/to/cxrs \
+    monailabel start_server --app monailabel_app --studies /path/to/cxrs --host 127.0.0.1 \
         --conf bundles bundles/spcxr_lung_segmentation,bundles/spcxr_cxr_classification
+
+Always pass ``--host 127.0.0.1`` (MONAI Label binds 0.0.0.0, every network interface, by default, and
+this app adds no authentication: it would serve patient images to the whole network). Serving beyond
+this machine needs MONAI Label's own authentication first (``MONAI_LABEL_AUTH_ENABLE=true`` with a
+Keycloak realm in ``MONAI_LABEL_AUTH_REALM_URI``; see ``monailabel_app/README.md``).
 
 ``--conf`` values:
 
