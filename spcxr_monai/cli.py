@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except CXRInputError as e:
+    except (CXRInputError, ValueError) as e:  # bad input or argument: one line, no traceback
         print(f"spcxr: error: {e}", file=sys.stderr)
         return 2
 

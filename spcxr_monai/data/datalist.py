@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import re
 from collections import defaultdict
@@ -23,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from spcxr_monai.data.errors import CXRInputError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -74,7 +77,7 @@ def patient_id_from_name(file_name: str) -> str:
 
 
 def _check_readable(path: Path) -> None:
-    """Open the file's header (PIL image or DICOM) so a truncated or mislabelled file is caught early."""
+    """Decode a PNG / JPEG / TIFF (or read a DICOM header) so a truncated or mislabelled file is caught early."""
     if path.stat().st_size == 0:
         raise CXRInputError(path, "file is empty")
     suffix = path.name.lower()
@@ -87,7 +90,7 @@ def _check_readable(path: Path) -> None:
             from PIL import Image
 
             with Image.open(path) as image:
-                image.verify()
+                image.load()  # decodes the pixels: a truncated stream fails here, not in training
     except Exception as e:
         raise CXRInputError(path, f"unreadable image file ({type(e).__name__}: {e})") from e
 
@@ -166,20 +169,36 @@ def read_csv_datalist(
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise CXRInputError(csv_path, "CSV file not found")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not a column name
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        columns = [c.strip() for c in reader.fieldnames or []]
     if not rows:
         raise CXRInputError(csv_path, "CSV has no rows")
-    missing = {"image", "label"} - set(rows[0])
+    missing = {"image", "label"} - set(columns)
     if missing:
-        raise CXRInputError(csv_path, f"CSV lacks the column(s) {sorted(missing)}")
+        raise CXRInputError(csv_path, f"CSV lacks the column(s) {sorted(missing)} (has {columns})")
+    rows = [{(k or "").strip(): v for k, v in row.items()} for row in rows]
+    for line, row in enumerate(rows, start=2):
+        for column in ("image", "label"):
+            if not (row.get(column) or "").strip():
+                raise CXRInputError(csv_path, f"line {line}: empty {column!r} cell")
     names = [r["label"].strip() for r in rows]
     if classes is None:
         classes = sorted(set(names), key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else n))
     classes = [str(c) for c in classes]
-    items = []
+    items, seen = [], {}
     for line, (row, name) in enumerate(zip(rows, names), start=2):
         image = (csv_path.parent / row["image"].strip()).resolve()
+        if image in seen:
+            first_line, first_label = seen[image]
+            if first_label != name:
+                raise CXRInputError(
+                    csv_path, f"line {line}: {image} is labelled {name!r} here and {first_label!r} on line {first_line}"
+                )
+            logger.warning("%s: line %d repeats line %d (%s); kept once", csv_path, line, first_line, image)
+            continue
+        seen[image] = (line, name)
         if not image.is_file():
             raise CXRInputError(image, f"image listed in {csv_path} line {line} not found")
         if name not in classes:
@@ -215,8 +234,8 @@ def split_by_patient(
     Returns:
         split name -> items; every patient's images land in exactly one split.
     """
-    if sum(fractions.values()) >= 1.0:
-        raise ValueError(f"split fractions must sum to < 1, got {dict(fractions)}")
+    if sum(fractions.values()) >= 1.0 or any(f < 0 for f in fractions.values()):
+        raise ValueError(f"split fractions must be >= 0 and sum to < 1 (the rest trains), got {dict(fractions)}")
     by_patient: dict[str, list[dict]] = defaultdict(list)
     for item in items:
         by_patient[item["patient"]].append(item)
@@ -236,6 +255,10 @@ def split_by_patient(
             start += count
         for i in order[start:]:
             splits["training"].extend(by_patient[patients[i]])
+    for name, fraction in fractions.items():
+        if fraction > 0 and not splits[name]:
+            logger.warning("split %r is empty: %d patients are too few for a fraction of %g", name, len(by_patient),
+                           fraction)
     return splits
 
 
@@ -270,6 +293,8 @@ def make_datalist(
         ``{"training": [...], "validation": [...], ["test": [...]], "labels": {name: index}, ...}``.
     """
     source = Path(source)
+    if output is not None and Path(output).is_dir():
+        raise CXRInputError(output, "is a folder: give the datalist a file name, e.g. datalist.json")
     if source.is_file() and source.suffix.lower() == ".csv":
         items, classes = read_csv_datalist(source, classes, verify)
     else:

@@ -125,3 +125,39 @@ def test_cli_writes_the_datalist_and_reports_errors(tmp_path, sample, capsys):
     assert all("mask" in i for i in dl["training"])
     assert spcxr(["datalist", str(tmp_path / "nope"), "-o", str(out)]) == 2
     assert "data folder not found" in capsys.readouterr().err
+
+
+def _csv(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / "list.csv"
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+def test_csv_problems_are_one_line_errors_naming_the_row(tmp_path, sample):
+    a, b = sorted((sample / "normal" / "images").iterdir())[:2]
+    # a byte-order mark (Excel's UTF-8 CSV) is not part of the first column's name
+    dl = make_datalist(_csv(tmp_path, f"image,label\n{a},normal\n{b},normal\n", "utf-8-sig"), None, val_fraction=0)
+    assert len(dl["training"]) == 2
+    with pytest.raises(CXRInputError, match="line 3: empty 'label' cell"):
+        make_datalist(_csv(tmp_path, f"image,label\n{a},normal\n{b}\n"), None)
+    with pytest.raises(CXRInputError, match="line 2: empty 'label' cell"):
+        make_datalist(_csv(tmp_path, f"image,label\n{a}, \n"), None)
+    with pytest.raises(CXRInputError, match=r"line 3: .* labelled 'covid' here and 'normal' on line 2"):
+        make_datalist(_csv(tmp_path, f"image,label\n{a},normal\n{a},covid\n"), None)
+
+
+def test_repeated_csv_rows_are_kept_once_with_a_warning(tmp_path, sample, caplog):
+    a, b = sorted((sample / "normal" / "images").iterdir())[:2]
+    dl = make_datalist(_csv(tmp_path, f"image,label\n{a},normal\n{b},normal\n{a},normal\n"), None, val_fraction=0)
+    assert len(dl["training"]) == 2
+    assert "line 4 repeats line 2" in caplog.text
+
+
+def test_too_few_patients_for_validation_warn_and_bad_fractions_are_one_line(tmp_path, sample, caplog, capsys):
+    a, b = sorted((sample / "normal" / "images").iterdir())[:2]
+    dl = make_datalist(_csv(tmp_path, f"image,label\n{a},normal\n{b},normal\n"), None, val_fraction=0.1)
+    assert dl["counts"]["validation"] == 0 and "split 'validation' is empty" in caplog.text
+    assert spcxr(["datalist", str(sample), "-o", str(tmp_path / "x.json"), "--val-fraction", "1.0"]) == 2
+    assert "sum to < 1" in capsys.readouterr().err
+    assert spcxr(["datalist", str(sample), "-o", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
