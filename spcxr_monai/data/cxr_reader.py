@@ -28,6 +28,8 @@ PIL_SUFFIXES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 NIFTI_SUFFIXES = ("nii", "nii.gz")
 ITK_SUFFIXES = ("mha", "mhd", "nrrd", "nhdr")
 DICOM_SUFFIXES = ("dcm", "dicom", "dic")
+# PIL modes whose samples are not intensities; converted to "L" (BT.601 luma) before reading
+INDIRECT_MODES = ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1")
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as PIL's "L" mode
 
 
@@ -124,6 +126,8 @@ class CXRReader(ImageReader):
     def _read_pil(self, path: str) -> tuple[np.ndarray, dict]:
         image = self._pil.read(path)
         mode = image.mode
+        if mode in INDIRECT_MODES:  # palette indices, ink amounts, other colour spaces: not grey values
+            image = image.convert("L")
         array, _ = self._pil.get_data(image)  # (rows, cols[, C]) with reverse_indexing=False
         array = to_grey(np.asarray(array), path)
         meta = {

@@ -302,3 +302,17 @@ def test_gdcm_fallback_gives_air_dark_like_pydicom(monkeypatch, dicom_dir):
     fallback, meta = read_dicom_cxr(path)
     assert meta["decoder"] == "gdcm"
     assert _corr(direct[::7, ::7], fallback[::7, ::7]) > 0.99  # not inverted twice
+
+
+@pytest.mark.parametrize("mode", ["P", "CMYK", "LA", "1"])
+def test_palette_cmyk_and_other_pil_modes_decode_to_grey(tmp_path, load, png_pixels, mode):
+    grey = Image.fromarray(png_pixels)
+    suffix = ".jpg" if mode == "CMYK" else ".png"
+    path = tmp_path / f"converted_{mode}{suffix}"
+    grey.convert(mode).save(path, **({"quality": 95} if suffix == ".jpg" else {}))
+    img = load(path)[0].numpy()
+    assert img.shape == png_pixels.shape
+    if mode == "1":  # bilevel (dithered): black and white, the layout survives
+        assert set(np.unique(img)) == {0.0, 255.0} and _corr(img, png_pixels) > 0.3
+    else:
+        assert _corr(img, png_pixels) > 0.98 and abs(float(img.mean()) - float(png_pixels.mean())) < 8
