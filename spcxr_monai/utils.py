@@ -7,7 +7,7 @@ import os
 
 import torch
 
-__all__ = ["available_cpus", "configure_threads"]
+__all__ = ["available_cpus", "common_parent", "configure_threads"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,3 +43,11 @@ def configure_threads(num_threads: int | None = None) -> int:
     torch.set_num_threads(num_threads)
     logger.info("torch uses %d CPU threads", num_threads)
     return num_threads
+
+
+def common_parent(files: list[str] | tuple[str, ...]) -> str:
+    """The deepest folder holding all ``files`` ("" for none): outputs written relative to it keep the
+    inputs' sub-folders, so ``p1/IM-0001.png`` and ``p2/IM-0001.png`` give two results, not one."""
+    if not files:
+        return ""
+    return os.path.commonpath([os.path.dirname(os.path.abspath(os.fspath(f))) for f in files])

@@ -29,6 +29,8 @@ class SaveDicomSeg(Transform):
     Args:
         output_dir: folder for ``<source stem>_<output_postfix>.dcm``.
         output_postfix: added to the source file's stem.
+        data_root_dir: when set, the SEG goes to ``output_dir/<source folder relative to it>/`` so that
+            sources with the same name in different folders never overwrite each other.
         segment_label: the segment's label, e.g. ``"Lungs"``.
         segmented_property_category: a SNOMED CT name of ``pydicom.sr.codedict.codes.SCT``, e.g.
             ``"Organ"``.
@@ -52,8 +54,10 @@ class SaveDicomSeg(Transform):
         algorithm_name: str = "spcxr-monai UNETR",
         algorithm_version: str = "0.1.0",
         series_number: int = 100,
+        data_root_dir: str | os.PathLike = "",
     ) -> None:
         self.output_dir = Path(output_dir)
+        self.data_root_dir = data_root_dir
         self.output_postfix = output_postfix
         self.segment_label = segment_label
         self.segmented_property_category = segmented_property_category
@@ -118,8 +122,11 @@ class SaveDicomSeg(Transform):
                 hd.PixelMeasuresSequence(pixel_spacing=list(spacing), slice_thickness=None) if spacing_attr else None
             ),
         )
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        path = self.output_dir / f"{Path(source_file).stem}_{self.output_postfix}.dcm"
+        folder = self.output_dir
+        if self.data_root_dir:  # keep the source's folder below data_root_dir, as MONAI's SaveImage does
+            folder = folder / Path(os.path.relpath(Path(source_file).resolve().parent, Path(self.data_root_dir).resolve()))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{Path(source_file).stem}_{self.output_postfix}.dcm"
         partial = path.with_name(path.name + ".partial")
         seg.save_as(partial)
         os.replace(partial, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -53,17 +54,27 @@ def test_train_evaluate_and_infer(tmp_path):
         assert len(list(csv.DictReader(f))) == 60
     assert len(list((tmp_path / "eval" / "overlays").glob("*_overlay.png"))) == 20
 
-    png = str(sorted((Path(sample_dir()) / "normal" / "images").glob("*.png"))[0])
+    png = sorted((Path(sample_dir()) / "normal" / "images").glob("*.png"))[0]
+    inputs = tmp_path / "inputs"  # two patients' files with the same name, and a DICOM
+    for patient in ("p1", "p2"):
+        (inputs / patient).mkdir(parents=True)
+    shutil.copy(png, inputs / "p1" / "IM-0001.png")
+    flipped = np.asarray(Image.open(png))[:, ::-1]
+    Image.fromarray(np.ascontiguousarray(flipped)).save(inputs / "p2" / "IM-0001.png")
+    shutil.copy(sample_dicom(), inputs / "RG1_J2KI.dcm")
+    files = [str(inputs / "p1" / "IM-0001.png"), str(inputs / "p2" / "IM-0001.png"), str(inputs / "RG1_J2KI.dcm")]
     run_bundle(
         "spcxr_lung_segmentation", "inference", "--config_file", "configs/inference.json", "--bundle_root", str(tmp_path),
-        "--input_files", f"['{png}','{sample_dicom()}']", "--model_size", "tiny", "--image_size", "32", "--feature_size", "8",
+        "--input_files", repr(files), "--model_size", "tiny", "--image_size", "32", "--feature_size", "8",
     )
     out = tmp_path / "predictions"
     dicom_mask = np.asarray(Image.open(out / "RG1_J2KI_lungs.png"))
     assert dicom_mask.shape == (1955, 1841)  # rows x cols of the DICOM: restored size, not transposed
     assert set(np.unique(dicom_mask)) <= {0, 255}
-    png_mask = np.asarray(Image.open(out / f"{Path(png).stem}_lungs.png"))
-    assert png_mask.shape == (256, 256)
+    # same file name in two folders: two masks, each in its input's folder, each of its own image
+    first, second = (np.asarray(Image.open(out / p / "IM-0001_lungs.png")) for p in ("p1", "p2"))
+    assert first.shape == second.shape == (256, 256)
+    assert not np.array_equal(first, second)
 
     # the DICOM input also gets a DICOM SEG of the same mask, referencing its source; the PNG none
     seg = pydicom.dcmread(out / "RG1_J2KI_lungs_seg.dcm")
