@@ -117,7 +117,10 @@ def main() -> None:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        write_summary(rows, out, f"Merged from {', '.join(args.summarise)}.")
+        n_eval = {k: int(rows[0][f"{k}_n"]) for k in ("covid_val", "pediatric") if f"{k}_n" in rows[0]}
+        write_summary(rows, out, f"ViT-{args.model_size}/16 (CNN: MONAI ResNet-18 from scratch) at {args.image_size}x"
+                                 f"{args.image_size}, batch {args.batch_size}; evaluation sets after de-duplication: "
+                                 f"{n_eval}. Runs merged from {', '.join(args.summarise)}.")
         return
     recipes = [parse_recipe(r) for r in args.recipes]
     pretrained = resolve_checkpoint(args.pretrained) if any(r["init"] == "gmml" for r in recipes) else ""
