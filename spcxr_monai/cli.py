@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -103,7 +104,7 @@ def _predict(args: argparse.Namespace) -> int:
             with contextlib.redirect_stdout(sys.stderr):  # MONAI logs to stdout; stdout is for the JSON
                 predictions = _run_inference(config, bundle, overrides, tmp)
         for f, probs in predictions.items():
-            if not all(isinstance(p, (int, float)) and p == p and abs(p) != float("inf") for p in probs.values()):
+            if not all(isinstance(p, (int, float)) and math.isfinite(p) for p in probs.values()):
                 results[f] = {"error": "the model returned non-finite probabilities"}
                 print(f"spcxr predict: {f}: the model returned non-finite probabilities", file=sys.stderr)
             else:

@@ -14,7 +14,7 @@ from torch import nn
 
 from spcxr_monai.pretrained import resolve_checkpoint
 
-__all__ = ["encoder_of", "encoder_state_dict", "maybe_load_gmml_weights", "resize_position_embeddings", "load_encoder_weights", "maybe_load_encoder_weights"]
+__all__ = ["checkpoint_state", "encoder_of", "encoder_state_dict", "maybe_load_gmml_weights", "resize_position_embeddings", "load_encoder_weights", "maybe_load_encoder_weights"]
 
 logger = logging.getLogger(__name__)
 PATCH_WEIGHT = "patch_embedding.patch_embeddings.weight"
@@ -23,13 +23,10 @@ TASK_KEYS = ("cls_token", "classification_head.")  # belong to a task, not to th
 STATE_KEYS = ("network", "model", "state_dict", "net")
 
 
-def encoder_state_dict(source: str | os.PathLike | Mapping | nn.Module) -> dict[str, torch.Tensor]:
-    """The ViT encoder weights of a checkpoint, state dict or module, keyed as ``monai.networks.nets.ViT``.
-
-    Accepts a checkpoint file (``"released"``: the encoder shipped in :mod:`spcxr_monai.pretrained`; a plain state dict or a MONAI ``CheckpointSaver`` dict with ``network``),
-    a :class:`GMMLViT` / ``ViTClassifier`` / ``UNETR`` state dict (``vit.`` prefix), a bare ViT state dict,
-    ``module.`` (DDP) prefixes, or a module.
-    """
+def checkpoint_state(source: str | os.PathLike | Mapping | nn.Module) -> dict[str, torch.Tensor]:
+    """The whole state dict held by a checkpoint file, a MONAI ``CheckpointSaver`` dict, a state dict
+    or a module, with DDP ``module.`` prefixes removed. A path may be ``"released"`` (the encoder shipped
+    in :mod:`spcxr_monai.pretrained`)."""
     if isinstance(source, (str, os.PathLike)):
         source = resolve_checkpoint(source)
         if not os.path.isfile(source):
@@ -42,7 +39,15 @@ def encoder_state_dict(source: str | os.PathLike | Mapping | nn.Module) -> dict[
         if key in state and isinstance(state[key], Mapping):
             state = dict(state[key])
             break
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def encoder_state_dict(source: str | os.PathLike | Mapping | nn.Module) -> dict[str, torch.Tensor]:
+    """The ViT encoder weights of a checkpoint, state dict or module (see :func:`checkpoint_state`),
+    keyed as ``monai.networks.nets.ViT``: a :class:`GMMLViT` / ``ViTClassifier`` / ``UNETR`` state dict
+    (``vit.`` prefix) or a bare ViT state dict.
+    """
+    state = checkpoint_state(source)
     if any(k.startswith("vit.") for k in state):
         state = {k[len("vit.") :]: v for k, v in state.items() if k.startswith("vit.")}
     if PATCH_WEIGHT not in state:
@@ -181,19 +186,13 @@ def maybe_load_gmml_weights(target: nn.Module, checkpoint: str | os.PathLike | N
     if not checkpoint:
         logger.info("GMML ViT initialised from scratch")
         return target
-    load_encoder_weights(target, checkpoint)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    for key in STATE_KEYS:
-        if key in state and isinstance(state[key], Mapping):
-            state = state[key]
-            break
-    head = {k[len("head.") :]: v for k, v in (
-        (k.removeprefix("module."), v) for k, v in state.items()) if k.startswith("head.")}
+    state = checkpoint_state(checkpoint)  # read once: encoder and head come from the same dict
+    load_encoder_weights(target, state)
+    head = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
     if head:
-        own = target.head.state_dict()
-        mismatched = [k for k, v in head.items() if k in own and own[k].shape != v.shape]
-        if mismatched:
-            raise ValueError(f"{checkpoint}: reconstruction head does not match the target ({mismatched})")
-        target.head.load_state_dict({k: v.to(own[k].dtype) for k, v in head.items()}, strict=True)
+        try:
+            target.head.load_state_dict(head, strict=True)  # casts fp16 weights to the head's dtype
+        except RuntimeError as e:
+            raise ValueError(f"{checkpoint}: reconstruction head does not match the target ({e})") from e
     logger.info("GMML ViT initialised from %s (%s)", checkpoint, "encoder and head" if head else "encoder only")
     return target
