@@ -1,14 +1,16 @@
-"""Lung segmentation: UNETR on the GMML-pretrained ViT vs the same UNETR from scratch, same budget.
+"""Lung segmentation: UNETR on the GMML-pretrained ViT vs the same UNETR from scratch, at 1/10/100% of the masks.
 
-    python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/pretrain_tiny128/models/model.pt \
-        [--data ../shared/data] [--seeds 0] [--epochs 8] [--out experiments/results/segmentation]
+    python experiments/segmentation_pretrain_vs_scratch.py [--pretrained released] [--data ../shared/data] \
+        [--fractions 0.01 0.1 1.0] [--seeds 0 1 2] [--out experiments/results/segmentation]
 
-Each run trains the segmentation bundle (``bundles/spcxr_lung_segmentation``) on the lung masks of
-``covid-qu-ex/train`` (80% of its patients; the last epoch's model is evaluated, no model
-selection), then evaluates it on ``covid-qu-ex/val`` minus the images with a near-duplicate in the
-training folder: mean Dice and HD95 (pixels of the resized image; MONAI metrics) per image, averaged.
-Both initialisations get the same epochs, learning rate, augmentation and seeds. Writes ``runs.csv``
-and ``summary.md``.
+Each run trains the segmentation bundle (``bundles/spcxr_lung_segmentation``) on ``mask_fraction`` of
+the lung masks of ``covid-qu-ex/train``'s training patients (80%, stratified by class); the other 20%
+is the bundle's validation split, which picks the model kept (best mean Dice, ``--val-evals``
+validations per run). That model is evaluated on ``covid-qu-ex/val`` minus the images with a
+near-duplicate in the training folder: mean Dice and HD95 (pixels of the resized image; MONAI
+metrics) per image, averaged. Both initialisations get the same epochs, learning rate, layer-wise
+decay, augmentation and seeds; small fractions get at least ``--min-steps`` optimiser steps. Writes
+``runs.csv`` and ``summary.md`` (``--summarise`` merges the ``runs.csv`` of several invocations).
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
-from spcxr_monai.data import eval_datalist, shared_data_root, task_classes
+from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, subsample_stratified, task_classes
+from spcxr_monai.pretrained import resolve_checkpoint
 
 from bundle_workflow import run_workflow
 
@@ -37,87 +41,136 @@ def _per_image(csv_path: Path) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained", required=True, help="GMML checkpoint (models/model.pt of the pretraining bundle)")
+    parser.add_argument("--pretrained", default="released",
+                        help="GMML checkpoint (models/model.pt of the pretraining bundle) or 'released'")
     parser.add_argument("--data", default=shared_data_root())
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    parser.add_argument("--inits", nargs="+", default=["gmml", "scratch"], choices=["gmml", "scratch"])
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--model-size", default="tiny")
     parser.add_argument("--feature-size", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--layer-decay", type=float, default=0.75)
+    parser.add_argument("--epochs", type=int, default=8, help="epochs at 100%% of the masks")
+    parser.add_argument("--min-steps", type=int, default=400, help="at least this many optimiser steps per run")
+    parser.add_argument("--val-evals", type=int, default=4, help="validations per run (model selection)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "segmentation"))
     parser.add_argument("--work", default="runs/segmentation_pretrain_vs_scratch", help="checkpoints and logs")
+    parser.add_argument("--summarise", nargs="+", metavar="RUNS_CSV", help="only merge these runs.csv into --out")
     args = parser.parse_args()
+    out, work = Path(args.out), Path(args.work).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if args.summarise:
+        rows = [row for path in args.summarise for row in read_runs(Path(path))]
+        write_runs(rows, out)
+        write_summary(rows, out, f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at "
+                                 f"{args.image_size}x{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, "
+                                 f"layer decay {args.layer_decay}; runs merged from {', '.join(args.summarise)}.")
+        return
+    pretrained = resolve_checkpoint(args.pretrained) if "gmml" in args.inits else ""
 
     data = Path(args.data).resolve()
     train_dir = data / "covid-qu-ex" / "train"
-    out, work = Path(args.out), Path(args.work).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     classes, _ = task_classes("3class")
     held_out = eval_datalist(str(data / "covid-qu-ex" / "val"), classes, dedup_against=str(train_dir))
     eval_items = [{"image": i["image"], "label": i["mask"]} for i in held_out]
+    full_train = make_datalist(train_dir, None, val_fraction=0.2, seed=0)["training"]
     print(json.dumps({"covid_val_after_dedup": len(eval_items)}), flush=True)
 
     rows = []
-    for seed in args.seeds:
-        for init in ("gmml", "scratch"):
-            root = work / f"s{seed}_{init}"
-            common = {
-                "bundle_root": str(root),
-                "dataset_dir": str(train_dir),
-                "image_size": args.image_size,
-                "model_size": args.model_size,
-                "feature_size": args.feature_size,
-                "batch_size": args.batch_size,
-                "seed": seed,
-            }
-            t0 = time.time()
-            run_workflow(
-                BUNDLE, ["train.json"], "training", **common,
-                pretrained_checkpoint=args.pretrained if init == "gmml" else "",
-                epochs=args.epochs, val_interval=args.epochs, learning_rate=args.learning_rate,
-            )
-            train_s = time.time() - t0
-            run_workflow(
-                BUNDLE, ["train.json", "evaluate.json"], "evaluating", **common,
-                eval_checkpoint=str(root / "models" / "model_final.pt"), **{"validate#items": eval_items},
-            )
-            dice = _per_image(root / "eval" / "val_mean_dice_raw.csv")
-            hd95 = _per_image(root / "eval" / "val_hd95_raw.csv")
-            row = {
-                "seed": seed, "init": init, "epochs": args.epochs, "train_seconds": round(train_s, 1),
-                "n_eval": len(dice), "dice_mean": float(np.mean(dice)), "dice_median": float(np.median(dice)),
-                "dice_p10": float(np.percentile(dice, 10)),
-                # HD95 is inf/nan for an image whose prediction is empty: counted, left out of the mean
-                "hd95_mean": float(np.mean(hd95[np.isfinite(hd95)])), "hd95_undefined": int((~np.isfinite(hd95)).sum()),
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            with open(out / "runs.csv", "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
-    write_summary(rows, out, time.time() - started, args, len(eval_items))
+    for fraction in args.fractions:
+        for seed in args.seeds:
+            n_train = len(subsample_stratified(full_train, fraction, seed))
+            epochs = max(args.epochs, math.ceil(args.min_steps / math.ceil(n_train / args.batch_size)))
+            val_interval = max(1, epochs // args.val_evals)
+            for init in args.inits:
+                root = work / f"f{fraction:g}_s{seed}_{init}"
+                common = {
+                    "bundle_root": str(root),
+                    "dataset_dir": str(train_dir),
+                    "image_size": args.image_size,
+                    "model_size": args.model_size,
+                    "feature_size": args.feature_size,
+                    "batch_size": args.batch_size,
+                    "seed": seed,
+                }
+                t0 = time.time()
+                wf = run_workflow(
+                    BUNDLE, ["train.json"], "training", **common,
+                    pretrained_checkpoint=pretrained if init == "gmml" else "",
+                    mask_fraction=fraction, epochs=epochs, val_interval=val_interval,
+                    learning_rate=args.learning_rate, layer_decay=args.layer_decay,
+                    **{"train#checkpoint_saver#save_interval": epochs},
+                )
+                evaluator = wf.parser.get_parsed_content("validate#evaluator")
+                train_s = time.time() - t0
+                run_workflow(
+                    BUNDLE, ["train.json", "evaluate.json"], "evaluating", **common,
+                    eval_checkpoint=str(root / "models" / "model.pt"), **{"validate#items": eval_items},
+                )
+                dice = _per_image(root / "eval" / "val_mean_dice_raw.csv")
+                hd95 = _per_image(root / "eval" / "val_hd95_raw.csv")
+                row = {
+                    "fraction": fraction, "seed": seed, "init": init, "n_train": n_train, "epochs": epochs,
+                    "train_seconds": round(train_s, 1),
+                    "internal_val_dice": round(float(evaluator.state.best_metric), 4),
+                    "best_epoch": int(evaluator.state.best_metric_epoch),
+                    "n_eval": len(dice), "dice_mean": float(np.mean(dice)), "dice_median": float(np.median(dice)),
+                    "dice_p10": float(np.percentile(dice, 10)),
+                    # HD95 is inf/nan for an image whose prediction is empty: counted, left out of the mean
+                    "hd95_mean": float(np.mean(hd95[np.isfinite(hd95)])),
+                    "hd95_undefined": int((~np.isfinite(hd95)).sum()),
+                }
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                write_runs(rows, out)
+    write_summary(rows, out, f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at {args.image_size}x"
+                             f"{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, layer decay "
+                             f"{args.layer_decay}, seeds {args.seeds}; {(time.time() - started) / 60:.1f} min on this "
+                             f"machine. Evaluated on {len(eval_items)} COVID-QU-Ex val images (after de-duplication "
+                             "against train); HD95 in pixels of the resized image.")
 
 
-def write_summary(rows: list[dict], out: Path, elapsed: float, args: argparse.Namespace, n_eval: int) -> None:
-    metrics = ["dice_mean", "dice_median", "dice_p10", "hd95_mean"]
+def write_runs(rows: list[dict], out: Path) -> None:
+    with open(out / "runs.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_runs(path: Path) -> list[dict]:
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return [{k: (v if k == "init" else float(v)) for k, v in row.items()} for row in rows]
+
+
+def write_summary(rows: list[dict], out: Path, note: str) -> None:
+    """``summary.md``: mean ± std over seeds per masks fraction and initialisation."""
+    metrics = ["internal_val_dice", "dice_mean", "dice_median", "dice_p10", "hd95_mean"]
     lines = [
-        f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at {args.image_size}x{args.image_size}, "
-        f"{args.epochs} epochs, batch {args.batch_size}, lr {args.learning_rate}, seeds {args.seeds}; "
-        f"{elapsed / 60:.1f} min on this machine. Evaluated on {n_eval} COVID-QU-Ex val images (after de-duplication "
-        "against train); HD95 in pixels of the resized image.",
+        note,
         "",
-        "| init | mean Dice | median Dice | 10th pct Dice | mean HD95 (px) | train s |",
-        "|---|---|---|---|---|---|",
+        "| masks | init | seeds | n train | epochs | internal val Dice (selection) | mean Dice | median Dice "
+        "| 10th pct Dice | mean HD95 (px) | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for init in ("gmml", "scratch"):
-        sel = [r for r in rows if r["init"] == init]
-        if sel:
+    means: dict = {}
+    for fraction in sorted({r["fraction"] for r in rows}):
+        for init in ("gmml", "scratch"):
+            sel = [r for r in rows if r["fraction"] == fraction and r["init"] == init]
+            if not sel:
+                continue
+            means[(fraction, init)] = {m: np.mean([r[m] for r in sel]) for m in metrics}
             cells = " | ".join(f"{np.mean([r[m] for r in sel]):.3f} ± {np.std([r[m] for r in sel]):.3f}" for m in metrics)
-            lines.append(f"| {init} | {cells} | {np.mean([r['train_seconds'] for r in sel]):.0f} |")
+            lines.append(f"| {fraction:.0%} | {init} | {len(sel)} | {int(sel[0]['n_train'])} | {int(sel[0]['epochs'])} "
+                         f"| {cells} | {np.mean([r['train_seconds'] for r in sel]):.0f} |")
+    diffs = [f"- {f:.0%} of the masks: mean Dice {means[(f, 'gmml')]['dice_mean'] - means[(f, 'scratch')]['dice_mean']:+.3f}"
+             for f in sorted({k[0] for k in means}) if (f, "gmml") in means and (f, "scratch") in means]
+    if diffs:
+        lines += ["", "Difference gmml - scratch (mean over seeds):", "", *diffs]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
