@@ -13,8 +13,9 @@ BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
 SCHEMA = BUNDLES / "schema" / "meta_schema.json"
 
 
-def run_bundle(bundle: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """``python -m monai.bundle run ARGS`` from the bundle's own folder, as a user would."""
+def run_bundle(bundle: str, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run ARGS`` from the bundle's own folder, as a user would; with ``check``,
+    a non-zero exit fails the test."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
         [sys.executable, "-m", "monai.bundle", "run", *args],
@@ -24,6 +25,6 @@ def run_bundle(bundle: str, *args: str, timeout: int = 900) -> subprocess.Comple
         timeout=timeout,
         env=env,
     )
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         pytest.fail(f"bundle run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+from spcxr_monai.errors import SpcxrError
 
-class CXRInputError(ValueError):
+
+class CXRInputError(SpcxrError, ValueError):
     """Raised when an input file or folder cannot be used; the message starts with its path."""
 
     def __init__(self, path: str | os.PathLike, problem: str) -> None:

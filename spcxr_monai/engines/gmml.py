@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,10 +57,20 @@ class GMMLPrepareBatch(PrepareBatch):
         self.seed = seed
         self.reset_each_epoch = reset_each_epoch
         self._generator: torch.Generator | None = None
+        self._pending_state: torch.Tensor | None = None
 
     def reset(self) -> None:
         """Forget the generator; the next batch starts again from ``seed``."""
         self._generator = None
+        self._pending_state = None
+
+    def state_dict(self) -> dict:
+        """The mask generator's state (for checkpoints: a resumed run draws the masks it would have drawn)."""
+        return {"generator": None if self._generator is None else self._generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._generator = None
+        self._pending_state = state.get("generator")  # applied once the batch's device is known
 
     def attach(self, engine: Engine) -> None:
         """Reseed at each epoch start when ``reset_each_epoch`` (so it can sit in a handler list)."""
@@ -78,6 +89,12 @@ class GMMLPrepareBatch(PrepareBatch):
         images = images.to(device=device, non_blocking=non_blocking, dtype=torch.float32)
         if self._generator is None or self._generator.device != images.device:
             self._generator = torch.Generator(device=images.device).manual_seed(self.seed)
+            if self._pending_state is not None:
+                try:
+                    self._generator.set_state(self._pending_state)
+                except RuntimeError:  # saved on another kind of device: its stream cannot continue here
+                    warnings.warn("mask generator state saved on another device; masks restart from the seed")
+                self._pending_state = None
         corrupted, mask = group_mask_batch(images, generator=self._generator, **self.mask_args)
         return corrupted, torch.cat([images, mask], dim=1), (), {}
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +117,79 @@ def test_interrupted_training_resumes_from_the_last_checkpoint(tmp_path):
     assert trainer2.state.epoch == 3
     assert trainer2.state.iteration == 3 * trainer2.state.epoch_length
     assert (root / "models" / "checkpoint_checkpoint_epoch=3.pt").is_file()
+
+
+KILL_DURING_SAVE = Path(__file__).resolve().parents[1] / "kill_during_save.py"
+
+
+def _run_killed_at(root: Path, kill_at: int) -> subprocess.CompletedProcess:
+    """Two epochs of the bundle in a subprocess, SIGKILLed halfway through its ``kill_at``-th checkpoint write."""
+    overrides = {"bundle_root": str(root), "epochs": 2, "model_size": "tiny", "image_size": 32, "batch_size": 8,
+                 "base_lr": 0.01}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(KILL_DURING_SAVE), str(kill_at), str(BUNDLE / "configs" / "train.json"), json.dumps(overrides)],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+
+
+def _load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_killed_during_any_checkpoint_write_the_resumed_run_ends_as_if_never_interrupted(tmp_path):
+    reference = _run_killed_at(tmp_path / "reference", 0)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    writes = int(re.search(r"writes=(\d+)", reference.stdout).group(1))
+    assert writes >= 3  # each epoch's interval checkpoint, model.pt at the first validation, model_final.pt
+    ref_models = tmp_path / "reference" / "models"
+    expected_final = _load(ref_models / "model_final.pt")["network"]
+    expected_best = _load(ref_models / "model.pt")
+    for kill_at in range(1, writes + 1):
+        root = tmp_path / f"killed_at_{kill_at}"
+        killed = _run_killed_at(root, kill_at)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        resumed = _run_killed_at(root, 0)
+        assert resumed.returncode == 0, f"kill at write {kill_at}: {resumed.stderr[-3000:]}"
+        models = root / "models"
+        assert sorted(p.name for p in models.iterdir()) == [
+            "checkpoint_checkpoint_epoch=2.pt", "model.pt", "model_final.pt"
+        ], f"kill at write {kill_at}"
+        final = _load(models / "model_final.pt")["network"]
+        best = _load(models / "model.pt")
+        for name in expected_final:  # the same weights as the run that was never killed: same masks, same order
+            assert torch.equal(final[name], expected_final[name]), f"kill at write {kill_at}: {name}"
+            assert torch.equal(best[name], expected_best[name]), f"kill at write {kill_at}: {name} (model.pt)"
+
+
+def test_resume_refuses_a_checkpoint_of_another_run_in_one_line(tmp_path):
+    root = tmp_path / "run"
+    run_bundle("spcxr_gmml_pretrain", "training", "--config_file", "configs/train.json",
+               "--bundle_root", str(root), "--epochs", "1", *TINY)
+    checkpoint = root / "models" / "checkpoint_checkpoint_epoch=1.pt"
+    bigger = [*TINY[:-4], "--image_size", "48", "--batch_size", "8"]
+    proc = run_bundle("spcxr_gmml_pretrain", "training", "--config_file", "configs/train.json",
+                      "--bundle_root", str(root), "--epochs", "2", *bigger, check=False)
+    assert proc.returncode == 1
+    assert "size mismatch" not in proc.stderr  # no state-dict dump: the record is compared first
+    error = proc.stderr.splitlines()[-2:]  # the last word is the toolkit's, in one line
+    assert error[0].startswith("error: ") and "SPCXR_TRACEBACK=1" in error[1]
+    assert f"{checkpoint}: belongs to another run (image_size: checkpoint 32, this run 48)" in error[0]
+    assert "--resume false" in error[0]
+
+    # the finished run pointed at other data: refused, not "0 iterations, exit 0, old weights rewritten"
+    other = tmp_path / "other_images"
+    other.mkdir()
+    from spcxr_monai.data import sample_dir
+
+    for path in sorted(Path(sample_dir()).rglob("*.png"))[:12]:
+        shutil.copy(path, other / path.name)
+    final_before = (root / "models" / "model_final.pt").read_bytes()
+    proc = run_bundle("spcxr_gmml_pretrain", "training", "--config_file", "configs/train.json",
+                      "--bundle_root", str(root), "--epochs", "1", "--dataset_dir", str(other), *TINY, check=False)
+    assert proc.returncode == 1
+    assert "training_data: checkpoint {'count':" in proc.stderr.splitlines()[-2]
+    assert (root / "models" / "model_final.pt").read_bytes() == final_before
+    assert run_bundle("spcxr_gmml_pretrain", "training", "--config_file", "configs/train.json",
+                      "--bundle_root", str(root), "--epochs", "1", "--dataset_dir", str(other), "--resume", "false",
+                      *TINY).returncode == 0  # the way out the message names
