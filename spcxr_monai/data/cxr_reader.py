@@ -19,7 +19,7 @@ from monai.data import ImageReader, ITKReader, NibabelReader, PILReader
 from monai.data.utils import is_supported_format
 from monai.utils import ensure_tuple
 
-from spcxr_monai.data.dicom import is_dicom_file, read_dicom_cxr
+from spcxr_monai.data.dicom import UNKNOWN_SPACING, is_dicom_file, read_dicom_cxr
 from spcxr_monai.data.errors import CXRInputError
 
 __all__ = ["CXRReader", "to_grey"]
@@ -52,21 +52,36 @@ def to_grey(array: np.ndarray, path: str) -> np.ndarray:
     raise CXRInputError(path, f"expected a grey, RGB or RGBA image, got an array of shape {array.shape}")
 
 
+def check_sound(array: np.ndarray, path: str, source: str = "") -> None:
+    """Refuse a decoded image no model should see: not finite, or one constant value.
+
+    Raises:
+        CXRInputError: naming the file and the problem.
+    """
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise CXRInputError(path, f"{int((~finite).sum())} of its decoded pixel values are not finite ({source})")
+    if array.size and np.ptp(array) == 0:
+        raise CXRInputError(path, f"decoded image is constant ({float(array.flat[0]):g} everywhere; {source}): "
+                                  "blank or undecodable")
+
+
 class CXRReader(ImageReader):
     """Read one 2D chest X-ray from DICOM, PNG/JPEG/BMP/TIFF, NIfTI or MHA/NRRD.
 
     Use it with ``LoadImage(reader=CXRReader())`` or the ready-made
     :class:`spcxr_monai.transforms.LoadCXR`. ``get_data`` returns an array of shape (rows, cols)
     (float32, display order: see the module docstring) and a meta dict with ``spacing``
-    (row, col mm), ``original_size`` (rows, cols), ``photometric_interpretation``, ``format``,
+    (row, col mm; NaN when the file does not say, with ``spacing_source`` "unknown"), ``original_size`` (rows, cols), ``photometric_interpretation``, ``format``,
     ``affine`` (3x3, diagonal spacing) and ``original_channel_dim`` ("no_channel").
 
     Args:
         apply_voi: for DICOM, apply the VOI LUT / window stored in the file.
 
     Raises:
-        CXRInputError: on a missing, empty or undecodable file, a multi-frame DICOM or an
-            image whose channels are not grey/RGB(A); the message starts with the path.
+        CXRInputError: on a missing, empty or undecodable file, a multi-frame DICOM, an image whose
+            channels are not grey/RGB(A), or decoded values that are not finite or constant; the
+            message starts with the path.
     """
 
     def __init__(self, apply_voi: bool = True) -> None:
@@ -108,12 +123,14 @@ class CXRReader(ImageReader):
             raise
         except Exception as e:  # a decoder's own error: keep it, but say which file
             raise CXRInputError(path, f"could not be read as an image ({type(e).__name__}: {e})") from e
+        check_sound(array, path, meta["format"])
+        known = [s if np.isfinite(s) else 1.0 for s in meta["spacing"]]  # unknown: pixel units in the affine
         meta.update(
             {
                 "filename_or_obj": path,
                 "spatial_shape": np.asarray(array.shape),
                 "original_channel_dim": "no_channel",
-                "affine": np.diag([*meta["spacing"], 1.0]),
+                "affine": np.diag([*known, 1.0]),
             }
         )
         return array, meta
@@ -131,8 +148,8 @@ class CXRReader(ImageReader):
         array, _ = self._pil.get_data(image)  # (rows, cols[, C]) with reverse_indexing=False
         array = to_grey(np.asarray(array), path)
         meta = {
-            "spacing": (1.0, 1.0),
-            "spacing_source": "",
+            "spacing": UNKNOWN_SPACING,  # PNG/JPEG carry no detector geometry (a DPI is not a pixel spacing)
+            "spacing_source": "unknown",
             "photometric_interpretation": "MONOCHROME2",
             "original_size": tuple(int(s) for s in array.shape),
             "format": f"{image.format}:{mode}",
@@ -149,12 +166,13 @@ class CXRReader(ImageReader):
         if "pixdim" in header:  # NIfTI: pixdim[1:3] = (dx, dy)
             dx, dy = (float(v) for v in np.asarray(header["pixdim"])[1:3])
         else:  # ITK: spacing = (dx, dy)
-            dx, dy = (float(v) for v in np.asarray(header.get("spacing", (1.0, 1.0)))[:2])
+            dx, dy = (float(v) for v in np.asarray(header.get("spacing", UNKNOWN_SPACING))[:2])
         if transpose:  # NIfTI data is indexed (i=x=column, j=y=row): flip to (rows, columns)
             array = array.T
+        known = all(0 < v < np.inf for v in (dx, dy))
         meta = {
-            "spacing": (dy, dx),
-            "spacing_source": type(reader).__name__,
+            "spacing": (dy, dx) if known else UNKNOWN_SPACING,
+            "spacing_source": type(reader).__name__ if known else "unknown",
             "photometric_interpretation": "MONOCHROME2",
             "original_size": tuple(int(s) for s in array.shape),
             "format": type(reader).__name__.replace("Reader", ""),

@@ -17,7 +17,7 @@ import numpy as np
 
 from spcxr_monai.data.errors import CXRInputError
 
-__all__ = ["read_dicom_cxr", "is_dicom_file", "pixel_spacing"]
+__all__ = ["UNKNOWN_SPACING", "read_dicom_cxr", "is_dicom_file", "pixel_spacing"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +45,34 @@ def _decode_with_itk(path: str) -> np.ndarray:
     return np.squeeze(sitk.GetArrayFromImage(reader.Execute()))
 
 
+UNKNOWN_SPACING = (math.nan, math.nan)
+PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) in little endian, as every CXR transfer syntax stores it
+
+
 def pixel_spacing(ds: Any) -> tuple[tuple[float, float], str]:
-    """Row and column spacing in mm and the attribute it came from ("" when unknown or zero)."""
+    """Row and column spacing in mm and the attribute it came from; ``((nan, nan), "unknown")`` when
+    the file has none, or only zero, negative or infinite values (never a guessed 1 mm)."""
     for attr in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(attr)
-        if value is not None and len(value) == 2 and all(0 < float(v) < math.inf for v in value):
-            return (float(value[0]), float(value[1])), attr
-    return (1.0, 1.0), ""
+        try:
+            if value is not None and len(value) == 2 and all(0 < float(v) < math.inf for v in value):
+                return (float(value[0]), float(value[1])), attr
+        except (TypeError, ValueError):  # a malformed decimal string: as good as absent
+            continue
+    return UNKNOWN_SPACING, "unknown"
+
+
+def _missing_pixel_data(path: str) -> CXRInputError:
+    """The error for a dataset without PixelData: pydicom drops an element cut short by the end of the
+    file silently, so look for the tag in the raw bytes to tell a truncated file from one without pixels."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    at = raw.rfind(PIXEL_DATA_TAG)
+    if at >= 0:
+        return CXRInputError(path, f"file is truncated: its pixel data start at byte {at} but the file ends at "
+                                   f"byte {len(raw)}, before their end")
+    return CXRInputError(path, f"DICOM has no pixel data (no PixelData element in its {len(raw)} bytes; "
+                               "if the file was cut short, the cut came before the pixel data)")
 
 
 def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.ndarray, dict]:
@@ -63,7 +84,8 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
 
     Returns:
         ``(array, meta)``: a float32 array of shape (rows, columns), row 0 at the top of the displayed
-        image, air dark; ``meta`` holds ``spacing`` (row, column mm), ``spacing_source``,
+        image, air dark; ``meta`` holds ``spacing`` (row, column mm; NaN when unknown), ``spacing_source``
+        (the attribute, or "unknown"),
         ``photometric_interpretation``, ``original_size`` (rows, columns), ``transfer_syntax``,
         ``modality``, ``voi_applied`` and ``decoder``.
 
@@ -92,7 +114,7 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
     except (InvalidDicomError, EOFError, OSError, ValueError) as e:
         raise CXRInputError(path, f"not a readable DICOM file ({e})") from e
     if "PixelData" not in ds:
-        raise CXRInputError(path, "DICOM has no pixel data (PixelData is missing)")
+        raise _missing_pixel_data(path)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
         raise CXRInputError(path, f"multi-frame DICOM ({frames} frames) is not a single radiograph")

@@ -119,7 +119,9 @@ class SaveDicomSeg(Transform):
             device_serial_number="0",
             series_description=f"{self.segment_label} ({self.algorithm_name})",
             pixel_measures=(
-                hd.PixelMeasuresSequence(pixel_spacing=list(spacing), slice_thickness=None) if spacing_attr else None
+                hd.PixelMeasuresSequence(pixel_spacing=list(spacing), slice_thickness=None)
+                if spacing_attr != "unknown"
+                else None
             ),
         )
         folder = self.output_dir

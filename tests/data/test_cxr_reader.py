@@ -105,7 +105,8 @@ def test_dicom_meta_carries_spacing_and_size(load, dicom_dir):
     assert img.meta["voi_applied"]
     # RG1 stores PixelSpacing 0\0: unknown, reported as such
     rg1 = load(dicom_dir / "RG1_J2KI.dcm")
-    assert rg1.meta["spacing_source"] == "" and rg1.meta["spacing"] == (1.0, 1.0)
+    assert rg1.meta["spacing_source"] == "unknown" and np.isnan(rg1.meta["spacing"]).all()
+    assert np.allclose(np.asarray(rg1.affine)[:2, :2], np.eye(2))  # the affine counts pixels
 
 
 def test_broken_stream_names_the_file_and_the_problem(load, dicom_dir):
@@ -236,9 +237,13 @@ def test_wrong_channels_and_volumes_are_refused(tmp_path, load):
     nib.save(nib.Nifti1Image(np.zeros((16, 16, 3), np.float32), np.eye(4)), tmp_path / "vol.nii.gz")
     with pytest.raises(CXRInputError, match="single 2D image"):
         load(tmp_path / "vol.nii.gz")
-    Image.fromarray(np.zeros((8, 8, 4), np.uint8), "CMYK").save(tmp_path / "cmyk.jpg")
-    img = load(tmp_path / "cmyk.jpg")  # PIL converts CMYK JPEG to 4 channels; we accept it as RGBA-like
+    ink = np.zeros((8, 8, 4), np.uint8)
+    ink[..., 3] = np.linspace(0, 255, 8, dtype=np.uint8)[None, :]  # black ink rising left to right
+    Image.fromarray(ink, "CMYK").save(tmp_path / "cmyk.jpg", quality=100)
+    img = load(tmp_path / "cmyk.jpg")  # grey = what the ink shows: white on the left, black on the right
     assert img.shape == (1, 8, 8)
+    row = np.asarray(img[0, 4])
+    assert row[0] > 240 and row[-1] < 15 and np.all(np.diff(row) < 3)
 
 
 def test_dicom_without_suffix_is_recognised(tmp_path, load, dicom_dir):
@@ -285,7 +290,32 @@ def test_infinite_spacing_is_unknown(tmp_path):
     from spcxr_monai.data import read_dicom_cxr
 
     _, meta = read_dicom_cxr(_dicom(tmp_path, _ramp(), PixelSpacing=["inf", "0.2"]))
-    assert meta["spacing_source"] == ""
+    assert meta["spacing_source"] == "unknown" and np.isnan(meta["spacing"]).all()
+    _, meta = read_dicom_cxr(_dicom(tmp_path, _ramp(), PixelSpacing=["0.2", "0.3"]))
+    assert meta["spacing_source"] == "PixelSpacing" and meta["spacing"] == (0.2, 0.3)
+
+
+def test_png_spacing_is_unknown_and_a_constant_png_is_refused(tmp_path, load):
+    from PIL import Image
+
+    ramp = np.tile(np.arange(64, dtype=np.uint8), (48, 1))
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    img = load(tmp_path / "ramp.png")
+    assert img.meta["spacing_source"] == "unknown" and np.isnan(img.meta["spacing"]).all()
+    Image.fromarray(np.full((48, 64), 7, np.uint8)).save(tmp_path / "blank.png")
+    with pytest.raises(CXRInputError, match=r"blank\.png: decoded image is constant \(7 everywhere"):
+        load(tmp_path / "blank.png")
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.99])
+def test_a_truncated_dicom_is_called_truncated(tmp_path, dicom_dir, fraction):
+    from spcxr_monai.data import read_dicom_cxr
+
+    data = (dicom_dir / "RG1_J2KI.dcm").read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(CXRInputError, match=r"cut\.dcm: file is truncated: its pixel data start at byte \d+ but the file ends"):
+        read_dicom_cxr(cut)
 
 
 def test_gdcm_fallback_gives_air_dark_like_pydicom(monkeypatch, dicom_dir):
