@@ -94,7 +94,9 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
             multi-frame or colour, its pixel data could not be decoded or do not match the header's
             size, or the values are non-finite or constant. The message starts with the path.
 
-    A window that misses every pixel value is ignored with a warning (the data's range is kept).
+    A window that misses the pixel values (all, or 90% sent to its extremes) is ignored with a warning
+    (the data's range is kept). Uncompressed pixel data must match the header's size and
+    ``BitsStored``; a negative ``RescaleSlope`` is refused (it would invert the image).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -129,6 +131,17 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if rows < 2 or cols < 2:
         raise CXRInputError(path, f"DICOM header gives an image of {rows} x {cols} pixels")
+    if ds.get("PixelRepresentation", 0) not in (0, 1):
+        raise CXRInputError(path, f"PixelRepresentation {ds.get('PixelRepresentation')} is neither 0 (unsigned) "
+                                  "nor 1 (signed)")
+    if ts is not None and not ts.is_compressed:
+        _check_native_pixel_data(ds, path, rows, cols)
+    slope = ds.get("RescaleSlope")
+    try:
+        if slope is not None and float(slope) < 0:
+            raise CXRInputError(path, f"RescaleSlope {slope} is negative: it would invert the radiograph")
+    except (TypeError, ValueError):
+        raise CXRInputError(path, f"RescaleSlope {slope!r} is not a number") from None
     decoder = "pydicom"
     try:
         stored = ds.pixel_array
@@ -150,9 +163,9 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
     voi_applied = False
     if apply_voi and ("VOILUTSequence" in ds or "WindowCenter" in ds):
         windowed = np.asarray(apply_voi_lut(value, ds, index=0), dtype=np.float64)
-        if np.ptp(windowed) > 0:
+        if np.ptp(windowed) > 0 and _saturated_fraction(windowed) < MAX_SATURATED:
             value, voi_applied = windowed, True
-        else:  # a window outside the data would blank the image: keep the data's own range instead
+        else:  # a window that misses the data would blank the image: keep the data's own range instead
             logger.warning("%s: the VOI LUT / window (centre %s, width %s) misses the pixel values (%g..%g); "
                            "using the data's range", path, ds.get("WindowCenter"), ds.get("WindowWidth"),
                            float(value.min()), float(value.max()))
@@ -172,6 +185,38 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
         "decoder": decoder,
     }
     return value, meta
+
+
+MAX_SATURATED = 0.9  # real CXR windows clip ~0-2% of the pixels; 90% means the window misses the data
+
+
+def _saturated_fraction(windowed: np.ndarray) -> float:
+    """Fraction of pixels a VOI LUT / window sent to its lowest or highest output."""
+    return float(np.mean((windowed == windowed.min()) | (windowed == windowed.max())))
+
+
+def _check_native_pixel_data(ds: Any, path: str, rows: int, cols: int) -> None:
+    """Uncompressed pixel data must be what the header says: pydicom decodes a buffer of the wrong
+    length or values beyond ``BitsStored`` without complaint, into a scrambled image."""
+    bits_allocated = int(ds.get("BitsAllocated", 0) or 0)
+    bits_stored = int(ds.get("BitsStored", bits_allocated) or 0)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if bits_allocated not in (8, 16, 32) or not 1 < bits_stored <= bits_allocated or samples != 1:
+        raise CXRInputError(path, f"BitsAllocated {bits_allocated}, BitsStored {bits_stored}, SamplesPerPixel "
+                                  f"{samples} do not describe a grey radiograph")
+    expected = rows * cols * bits_allocated // 8
+    actual = len(ds.PixelData)
+    if actual not in (expected, expected + 1):  # +1: the padding byte of an odd length
+        raise CXRInputError(path, f"pixel data hold {actual} bytes; the header (Rows {rows} x Columns {cols} x "
+                                  f"BitsAllocated {bits_allocated}) needs {expected}")
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    little = getattr(ds.file_meta.TransferSyntaxUID, "is_little_endian", True)
+    raw = np.frombuffer(ds.PixelData[:expected], dtype=f"{'<' if little else '>'}{'i' if signed else 'u'}{bits_allocated // 8}")
+    low, high = (-(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1) if signed else (0, (1 << bits_stored) - 1)
+    if raw.min() < low or raw.max() > high:
+        raise CXRInputError(path, f"stored values {raw.min()}..{raw.max()} do not fit BitsStored {bits_stored} "
+                                  f"({'signed' if signed else 'unsigned'}, {low}..{high}): the header does not "
+                                  "describe these pixels")
 
 
 def _check_sound(value: np.ndarray, path: str, stage: str, ds: Any) -> None:
