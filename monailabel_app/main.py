@@ -19,6 +19,8 @@ Keycloak realm in ``MONAI_LABEL_AUTH_REALM_URI``; see ``monailabel_app/README.md
 - ``bundle_overrides``: a JSON object of bundle config values for models trained with other than the
   defaults, e.g. ``{"model_size": "tiny", "image_size": 64}``.
 - ``preload``: ``true`` loads the networks at start-up.
+- ``allow_open_host``: ``true`` lets the app serve on a non-loopback ``--host`` without MONAI Label's
+  authentication (only behind a proxy that authenticates); otherwise the app refuses to start there.
 
 Only inference and active-learning strategies are served: training stays with the bundles'
 ``train.json`` (``python -m monai.bundle run training``), which is where its data checks live.
@@ -28,7 +30,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Dict
+import sys
+from typing import Dict, List
 
 from lib.infers import SPCXRBundleInferTask, parse_overrides
 from monailabel.config import settings
@@ -46,6 +49,36 @@ DEFAULT_BUNDLES = ",".join(
 )
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def requested_host(argv: List[str]) -> str:
+    """The ``--host`` / ``-i`` given to ``monailabel start_server`` (which runs the app in-process), or
+    MONAI Label's own default, 0.0.0.0."""
+    for i, arg in enumerate(argv):
+        if arg in ("--host", "-i") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--host="):
+            return arg.split("=", 1)[1]
+    return "0.0.0.0"
+
+
+def check_host(host: str, auth_enabled: bool, allow_open_host: bool = False) -> None:
+    """Refuse to serve patient images beyond this machine without authentication.
+
+    Raises:
+        RuntimeError: ``host`` is not a loopback address, authentication is off and not overridden.
+    """
+    if host in LOOPBACK_HOSTS or auth_enabled or allow_open_host:
+        return
+    raise RuntimeError(
+        f"refusing to serve on {host!r}: every machine that can reach it could read the studies, and "
+        "authentication is off. Pass --host 127.0.0.1, or turn on MONAI Label's authentication "
+        "(MONAI_LABEL_AUTH_ENABLE=true, MONAI_LABEL_AUTH_REALM_URI=<Keycloak realm>), or, behind a proxy "
+        "that authenticates, --conf allow_open_host true"
+    )
+
+
 def model_name(bundle_path: str) -> str:
     """``.../spcxr_lung_segmentation`` -> ``lung_segmentation``."""
     name = os.path.basename(os.path.normpath(bundle_path))
@@ -56,6 +89,8 @@ class SPCXRApp(MONAILabelApp):
     """Chest X-ray lung segmentation and classification from spcxr-monai bundles."""
 
     def __init__(self, app_dir: str, studies: str, conf: Dict[str, str]) -> None:
+        check_host(requested_host(sys.argv), bool(settings.MONAI_LABEL_AUTH_ENABLE),
+                   str(conf.get("allow_open_host", "false")).lower() == "true")
         self.bundle_paths = [os.path.abspath(p) for p in conf.get("bundles", DEFAULT_BUNDLES).split(",") if p]
         missing = [p for p in self.bundle_paths if not os.path.isfile(os.path.join(p, "configs", "inference.json"))]
         if missing:

@@ -198,3 +198,20 @@ def test_unknown_image_is_an_error_and_the_server_keeps_serving(served):
         _post(f"{url}/infer/lung_segmentation?image=no_such_study&output=image")
     assert err.value.code >= 400
     assert json.loads(urllib.request.urlopen(f"{url}/info/", timeout=30).read())["name"] == "spcxr-monai"
+
+
+def test_the_app_refuses_to_serve_beyond_this_machine_without_authentication(tmp_path):
+    python = _label_python()
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    shutil.copy(sample_dicom(), studies / "RG1_J2KI.dcm")
+    port = _free_port()
+    command = [str(python), "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", str(studies),
+               "--port", str(port)]  # no --host: MONAI Label itself would bind 0.0.0.0
+    env = {**os.environ, "MONAI_LABEL_SESSION_PATH": str(tmp_path / "sessions"), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    log = proc.stdout + proc.stderr
+    assert "refusing to serve on '0.0.0.0'" in log and "--host 127.0.0.1" in log, log[-3000:]
+    assert proc.returncode != 0
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/info/", timeout=5)
