@@ -160,7 +160,7 @@ def main() -> None:
                     common["network_def"] = cnn_def(init, len(CLASSES))
                 t0 = time.time()
                 wf = run_workflow(
-                    "spcxr_cxr_classification", ["train.json"], "training", **common,
+                    "spcxr_cxr_classification", ["train.json"], "training", **common, resume=False,
                     pretrained_checkpoint=pretrained if init == "gmml" else "",
                     label_fraction=fraction, epochs=epochs, val_interval=val_interval,
                     learning_rate=recipe["lr"], layer_decay=recipe["layer_decay"],

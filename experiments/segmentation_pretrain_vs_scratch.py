@@ -99,7 +99,7 @@ def main() -> None:
                 }
                 t0 = time.time()
                 wf = run_workflow(
-                    BUNDLE, ["train.json"], "training", **common,
+                    BUNDLE, ["train.json"], "training", **common, resume=False,
                     pretrained_checkpoint=pretrained if init == "gmml" else "",
                     mask_fraction=fraction, epochs=epochs, val_interval=val_interval,
                     learning_rate=args.learning_rate, layer_decay=args.layer_decay,

@@ -201,8 +201,8 @@ class ResumeLoader(CheckpointLoader):
     ``load_dict``, or whose :class:`RunRecord` differs from this run's raises one
     :class:`CheckpointMismatchError` naming the file, the problem and the way out. Put the
     ``RunRecord`` first in ``load_dict`` so the record is compared before any weights are loaded.
-    With ``summary_writer``, TensorBoard events logged after the checkpoint (by the interrupted run)
-    are purged from view.
+    With ``summary_writer``, TensorBoard events logged after the checkpoint (by the interrupted run),
+    or all earlier events when the run starts from scratch, are purged from view.
 
     Args:
         ckpt_dir: folder of the run's checkpoints.
@@ -224,7 +224,9 @@ class ResumeLoader(CheckpointLoader):
 
     def __call__(self, engine: Engine) -> None:
         path = latest_checkpoint(self.ckpt_dir, self.prefix) if self.enabled else None
-        if path is None:
+        if path is None:  # a new run: what an earlier run logged in this folder is hidden from step 1
+            if self.summary_writer is not None:
+                _purge_tensorboard_after(self.summary_writer, engine.state.iteration + 1)
             return
         way_out = ("start a new run in another bundle_root, or pass --resume false to train from the start "
                    "(the checkpoints in that folder will then be replaced)")

@@ -137,6 +137,15 @@ def _load(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def _logged_losses(root: Path) -> list[tuple[int, float]]:
+    """(step, value) of every ``train_loss`` TensorBoard shows for the run (purged steps hidden)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(root / "logs" / "tensorboard"))
+    acc.Reload()
+    return [(e.step, round(e.value, 6)) for e in acc.Scalars("train_loss")]
+
+
 def test_killed_during_any_checkpoint_write_the_resumed_run_ends_as_if_never_interrupted(tmp_path):
     reference = _run_killed_at(tmp_path / "reference", 0)
     assert reference.returncode == 0, reference.stderr[-3000:]
@@ -145,6 +154,7 @@ def test_killed_during_any_checkpoint_write_the_resumed_run_ends_as_if_never_int
     ref_models = tmp_path / "reference" / "models"
     expected_final = _load(ref_models / "model_final.pt")["network"]
     expected_best = _load(ref_models / "model.pt")
+    expected_losses = _logged_losses(tmp_path / "reference")
     for kill_at in range(1, writes + 1):
         root = tmp_path / f"killed_at_{kill_at}"
         killed = _run_killed_at(root, kill_at)
@@ -160,6 +170,8 @@ def test_killed_during_any_checkpoint_write_the_resumed_run_ends_as_if_never_int
         for name in expected_final:  # the same weights as the run that was never killed: same masks, same order
             assert torch.equal(final[name], expected_final[name]), f"kill at write {kill_at}: {name}"
             assert torch.equal(best[name], expected_best[name]), f"kill at write {kill_at}: {name} (model.pt)"
+        # each step once, with the uninterrupted run's loss: the killed run's steps past the checkpoint are purged
+        assert _logged_losses(root) == expected_losses, f"kill at write {kill_at}"
 
 
 def test_resume_refuses_a_checkpoint_of_another_run_in_one_line(tmp_path):
