@@ -143,3 +143,27 @@ def test_linear_probe_from_the_released_encoder_trains_the_head_only(tmp_path):
         torch.testing.assert_close(state[key], released[key].float())  # frozen: exactly the released weights
     assert state["head.1.weight"].shape == (3, 192)
     assert hashlib.sha256(open(released_encoder(), "rb").read()).hexdigest() == digest  # untouched
+
+
+def test_training_on_a_folder_with_one_broken_file_ends_in_one_line_naming_it(tmp_path, dicom_dir):
+    import shutil
+
+    from spcxr_monai.data import sample_dir
+
+    data = tmp_path / "cxrs"
+    shutil.copytree(sample_dir(), data)
+    images = sorted(data.glob("*/images"))[0]
+    broken = images / "broken.dcm"
+    shutil.copy(dicom_dir / "966_broken_stream.dcm", broken)  # a JPEG 2000 stream cut short
+    masks = images.parent / "lung_masks"
+    shutil.copy(sorted(masks.iterdir())[0], masks / "broken.dcm")
+    proc = run_bundle(
+        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json", "--bundle_root",
+        str(tmp_path / "run"), "--dataset_dir", str(data), "--epochs", "1", *TINY, check=False,
+    )
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()
+    error = [line for line in last if line.startswith("error: ")]
+    assert len(error) == 1 and error[0].startswith(f"error: {broken}: pixel data could not be decoded")
+    assert "Traceback" not in proc.stderr and len(last) < 15, proc.stderr[-2000:]
+    assert not (tmp_path / "run" / "models").exists() or not any((tmp_path / "run" / "models").iterdir())
