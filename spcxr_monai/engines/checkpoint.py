@@ -144,8 +144,11 @@ class AtomicCheckpointSaver(CheckpointSaver):
         for ckpt in (self._final_checkpoint, self._key_metric_checkpoint, self._interval_checkpoint):
             if ckpt is not None:
                 ckpt.save_handler = AtomicDiskSaver(save_dir, getattr(ckpt.save_handler, "filename", None))
-        for tmp in glob.glob(os.path.join(glob.escape(save_dir), f"{_TMP_PREFIX}*")):
-            os.remove(tmp)  # left by a write that was killed: never complete, never read
+        import ignite.distributed as idist
+
+        if idist.get_rank() == 0:  # only rank 0 writes here
+            for tmp in glob.glob(os.path.join(glob.escape(save_dir), f"{_TMP_PREFIX}*")):
+                os.remove(tmp)  # left by a write that was killed: never complete, never read
         self._file_prefix = file_prefix
 
     def attach(self, engine: Engine) -> None:

@@ -113,7 +113,8 @@ class ClassificationReportHandler:
     ``Activationsd(softmax=True)`` in the evaluator's postprocessing) and ``label`` an index or a
     one-hot vector. Writes ``metrics.json``, ``confusion_matrix.json``, ``confusion_matrix.png`` and
     ``predictions.csv`` (file, label, probabilities) into ``output_dir``; the report is also kept as
-    ``engine.state.classification_report``.
+    ``engine.state.classification_report``. Under ``torch.distributed`` it runs on every rank, gathers
+    all ranks' outputs and writes on rank 0.
 
     Args:
         output_dir: where to write.
@@ -151,8 +152,15 @@ class ClassificationReportHandler:
 
         from spcxr_monai.metrics import classification_report, save_confusion_matrix_png
 
-        report = classification_report(np.stack(self._probs), np.asarray(self._labels), self.class_names)
+        from spcxr_monai.distributed import all_gather_lists, is_main_process
+
+        # under torchrun each rank saw its shard of the validation set: the report covers them all
+        probs, labels = all_gather_lists(self._probs), all_gather_lists(self._labels)
+        files = all_gather_lists(self._files)
+        report = classification_report(np.stack(probs), np.asarray(labels), self.class_names)
         engine.state.classification_report = report
+        if not is_main_process():
+            return
         os.makedirs(self.output_dir, exist_ok=True)
         with open(os.path.join(self.output_dir, "metrics.json"), "w") as f:
             json.dump({k: v for k, v in report.items() if k != "confusion_matrix"}, f, indent=2)
@@ -162,7 +170,7 @@ class ClassificationReportHandler:
         with open(os.path.join(self.output_dir, "predictions.csv"), "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["image", "label", *[f"p_{c}" for c in self.class_names]])
-            for file, label, prob in zip(self._files, self._labels, self._probs):
+            for file, label, prob in zip(files, labels, probs):
                 writer.writerow([file, label, *[f"{p:.6f}" for p in prob]])
 
 

@@ -9,7 +9,7 @@ from monai.networks.nets import UNETR
 from monai.utils import ensure_tuple_rep
 from torch import nn
 
-from spcxr_monai.networks.encoder import build_vit_encoder, set_fused_attention, size_config
+from spcxr_monai.networks.encoder import build_vit_encoder, freeze_unused_parameters, set_fused_attention, size_config
 
 __all__ = ["ViTClassifier", "create_vit_classifier", "create_unetr"]
 
@@ -87,4 +87,5 @@ def create_unetr(
         qkv_bias=True,
         **{**dims, **kwargs},
     )
+    freeze_unused_parameters(unetr.vit)
     return set_fused_attention(unetr)

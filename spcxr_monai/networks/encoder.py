@@ -48,6 +48,19 @@ def set_fused_attention(module: nn.Module, enabled: bool = True) -> nn.Module:
     return module
 
 
+def freeze_unused_parameters(vit: nn.Module) -> nn.Module:
+    """Freeze the ``norm_cross_attn`` of MONAI transformer blocks built without cross-attention.
+
+    MONAI's ``TransformerBlock`` creates that LayerNorm in any case and uses it only with
+    cross-attention; its parameters never get a gradient, which ``DistributedDataParallel`` refuses
+    ("parameters that were not used in producing loss"). Frozen, the state dict is unchanged.
+    """
+    for block in getattr(vit, "blocks", []):
+        if not getattr(block, "with_cross_attention", False) and hasattr(block, "norm_cross_attn"):
+            block.norm_cross_attn.requires_grad_(False)
+    return vit
+
+
 def build_vit_encoder(
     owner: str,
     in_channels: int,
@@ -92,4 +105,5 @@ def build_vit_encoder(
         qkv_bias=qkv_bias,
     )
     set_fused_attention(vit)
+    freeze_unused_parameters(vit)
     return vit, img, patch, tuple(i // p for i, p in zip(img, patch))

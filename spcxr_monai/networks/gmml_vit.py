@@ -98,6 +98,9 @@ class GMMLViT(nn.Module):
         if not all(1 <= b <= num_layers for b in self.reconstruction_blocks):
             raise ValueError(f"reconstruction_blocks {self.reconstruction_blocks} must be in 1..{num_layers}.")
         self.head = ReconstructionHead(hidden_size, self.patch_size, in_channels)
+        # the head reads the blocks' outputs, not the ViT's final norm: frozen, so DDP sees no unused
+        # parameters; fine-tuning networks (classifier, UNETR) train it from its initial (1, 0)
+        self.vit.norm.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, hidden_states = self.vit(x)

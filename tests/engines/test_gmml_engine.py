@@ -92,7 +92,11 @@ def test_no_weight_decay_on_biases_norms_and_position_embeddings():
     assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
     assert all(p.ndim > 1 for p in decay["params"])
     assert any("position_embeddings" in names[id(p)] for p in no_decay["params"])
-    assert len(decay["params"]) + len(no_decay["params"]) == len(list(net.parameters()))
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    assert len(decay["params"]) + len(no_decay["params"]) == len(trainable)
+    # frozen, never in a group: parameters no GMML loss reaches (the ViT's final norm, cross-attention norms)
+    frozen = {n for n, p in net.named_parameters() if not p.requires_grad}
+    assert frozen == {"vit.norm.weight", "vit.norm.bias"} | {n for n in names.values() if "norm_cross_attn" in n}
 
 
 def test_latest_checkpoint_picks_the_highest_epoch(tmp_path):
