@@ -43,6 +43,7 @@ setup(
         "scikit-learn>=1.3",
         "einops>=0.7",
         "fire>=0.5",
+        "tqdm>=4.60",  # progress bars (MONAI's caching, Ignite's ProgressBar, spcxr predict)
     ],
     extras_require={
         "dev": ["jsonschema>=3.2", "pytest>=8", "pytest-timeout>=2.3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", "pandas>=2.0"],

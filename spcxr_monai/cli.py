@@ -84,7 +84,11 @@ def _predict(args: argparse.Namespace) -> int:
         raise CXRInputError(config, "not a classification bundle (configs/inference.json missing)")
     files = [os.path.abspath(f) for f in args.files]
     results: dict[str, dict] = {}
-    for f in files:
+    from tqdm import tqdm
+
+    from spcxr_monai.utils import on_terminal
+
+    for f in tqdm(files, desc="checking", unit="file", disable=not on_terminal() or len(files) < 2):
         problem = _check_decodes(f)
         if problem:
             results[f] = {"error": problem}

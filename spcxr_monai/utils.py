@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from typing import Any
 
 import torch
 
@@ -51,3 +53,13 @@ def common_parent(files: list[str] | tuple[str, ...]) -> str:
     if not files:
         return ""
     return os.path.commonpath([os.path.dirname(os.path.abspath(os.fspath(f))) for f in files])
+
+
+def on_terminal(stream: Any = None) -> bool:
+    """True when ``stream`` (stderr by default) is an interactive terminal: progress bars show there and
+    stay out of log files and CI output."""
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or replaced streams
+        return False

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -11,6 +15,21 @@ from monai.transforms import LoadImage, LoadImaged
 from spcxr_monai.data.cxr_reader import CXRReader
 
 __all__ = ["LoadCXR", "LoadCXRd", "LoadCXRD", "LoadCXRDict"]
+
+
+@contextlib.contextmanager
+def _stock_readers_quietly() -> Iterator[None]:
+    """MONAI's ``LoadImage`` builds every stock reader; here only :class:`CXRReader` is kept. Its GPU DICOM
+    reader warns twice wherever nvImageCodec is absent (every CPU machine): noise, since it is never used."""
+    plugin_logger = logging.getLogger("monai.data.nvimgcodec_pydicom_plugin")
+    level = plugin_logger.level
+    plugin_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader")
+            yield
+    finally:
+        plugin_logger.setLevel(level)
 
 
 class LoadCXR(LoadImage):
@@ -33,7 +52,8 @@ class LoadCXR(LoadImage):
     def __init__(self, apply_voi: bool = True, dtype: DtypeLike = np.float32, **kwargs: Any) -> None:
         kwargs.setdefault("image_only", True)
         kwargs.setdefault("ensure_channel_first", True)
-        super().__init__(reader=None, dtype=dtype, **kwargs)
+        with _stock_readers_quietly():
+            super().__init__(reader=None, dtype=dtype, **kwargs)
         # Only CXRReader, picked by suffix: its errors (naming the file) reach the caller unchanged
         # instead of MONAI's fall-through to the other registered readers.
         self.readers = [CXRReader(apply_voi=apply_voi)]
@@ -60,7 +80,8 @@ class LoadCXRd(LoadImaged):
     ) -> None:
         kwargs.setdefault("image_only", True)
         kwargs.setdefault("ensure_channel_first", True)
-        super().__init__(keys, dtype=dtype, allow_missing_keys=allow_missing_keys, **kwargs)
+        with _stock_readers_quietly():
+            super().__init__(keys, dtype=dtype, allow_missing_keys=allow_missing_keys, **kwargs)
         self._loader = LoadCXR(apply_voi=apply_voi, dtype=dtype, **kwargs)
 
 
