@@ -50,6 +50,7 @@ setup(
         "notebooks": ["jupyter>=1.0", "ipykernel>=6.29"],
         # DICOM SEG output of the segmentation bundle (needs pydicom 3)
         "dicom-seg": ["highdicom>=0.23"],
+        "export": ["onnx>=1.16", "onnxscript>=0.2", "onnxruntime>=1.18"],
     },
     entry_points={"console_scripts": ["spcxr=spcxr_monai.cli:main"]},
     classifiers=[

@@ -117,6 +117,17 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if any("error" in r for r in results.values()) else 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    """Write TorchScript / ONNX files of a trained bundle; print {format: file} as JSON."""
+    from spcxr_monai.export import export_bundle
+
+    with contextlib.redirect_stdout(sys.stderr):  # MONAI's export logs; stdout is for the JSON
+        written = export_bundle(args.bundle, tuple(args.formats), args.output_dir, args.checkpoint,
+                                _overrides(args.set))
+    print(json.dumps(written, indent=2))
+    return 0
+
+
 def _run_inference(config: str, bundle: str, overrides: dict, tmp: str) -> dict:
     import logging
 
@@ -166,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", default="bundles/spcxr_cxr_classification", help="trained classification bundle folder")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="bundle config overrides, e.g. model_size=tiny")
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("export", help="TorchScript / ONNX of a trained classification or segmentation bundle")
+    p.add_argument("bundle", help="trained bundle folder (configs/inference.json, models/model.pt)")
+    p.add_argument("--formats", nargs="+", default=["torchscript", "onnx"], choices=["torchscript", "onnx"])
+    p.add_argument("-o", "--output-dir", help="where to write model.ts / model.onnx (default: the bundle's models/)")
+    p.add_argument("--checkpoint", help="weights to export (default: models/model.pt)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config the model was trained with, e.g. image_size=64")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("sample", help="print the folder of the embedded sample")
     p.set_defaults(func=_sample)
