@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-import pytest
 from pydicom.dataset import FileMetaDataset
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.tag import Tag
