@@ -173,6 +173,30 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
         lines += ["", "Difference gmml - scratch (mean over seeds):", "", *diffs]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    _plot(rows, out / "summary.png")
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    """Held-out mean Dice and HD95 against the share of training masks, mean ± std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, metric, title in zip(axes, ("dice_mean", "hd95_mean"), ("COVID-QU-Ex val mean Dice", "mean HD95 (px)")):
+        for init in ("gmml", "scratch"):
+            fractions = sorted({r["fraction"] for r in rows if r["init"] == init})
+            values = [[r[metric] for r in rows if r["init"] == init and r["fraction"] == f] for f in fractions]
+            ax.errorbar([100 * f for f in fractions], [np.mean(v) for v in values], yerr=[np.std(v) for v in values],
+                        marker="o", capsize=3, label=init)
+        ax.set_xscale("log")
+        ax.set_xlabel("% of training masks")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
 
 
 if __name__ == "__main__":
