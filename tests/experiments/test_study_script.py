@@ -54,3 +54,25 @@ def test_summary_merges_runs_and_reports_the_difference(study, tmp_path):
     assert "| 10% | gmml:5e-4:0.75 | 2 | 300 | 30 | 0.900 ± 0.000 | 0.750 ± 0.050 |" in summary
     assert "covid_val_acc +0.150" in summary
     assert (tmp_path / "summary.png").stat().st_size > 1000
+
+
+def test_segmentation_summary_averages_seeds_per_fraction_and_plots(tmp_path):
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        seg = importlib.import_module("segmentation_pretrain_vs_scratch")
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+    base = {"n_train": 299, "epochs": 22, "train_seconds": 900.0, "best_epoch": 20, "n_eval": 923,
+            "dice_median": 0.94, "dice_p10": 0.86, "hd95_mean": 6.0, "hd95_undefined": 0}
+    rows = [
+        {**base, "fraction": 0.1, "seed": s, "init": init, "internal_val_dice": d, "dice_mean": d}
+        for s, (init, d) in enumerate([("gmml", 0.92), ("gmml", 0.94), ("scratch", 0.90)])
+    ]
+    seg.write_runs(rows, tmp_path)
+    merged = seg.read_runs(tmp_path / "runs.csv")
+    assert merged[0]["init"] == "gmml" and merged[0]["dice_mean"] == pytest.approx(0.92)
+    seg.write_summary(merged, tmp_path, "note")
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| 10% | gmml | 2 | 299 | 22 | 0.930 ± 0.010 | 0.930 ± 0.010 |" in summary
+    assert "- 10% of the masks: mean Dice +0.030" in summary
+    assert (tmp_path / "summary.png").stat().st_size > 5_000
