@@ -26,6 +26,13 @@ $STUDY --fractions 1.0 --seeds 0 --epochs 10 --recipes $G --out $R/classificatio
 $STUDY --fractions 0.1 --seeds 1 2 --min-steps 300 --recipes $G --out $R/classification_runs/f10_s12_gmml
 $STUDY --fractions 0.01 --seeds 0 --min-steps 300 --recipes $G --out $R/classification_runs/f1_s0_gmml
 
-# 3. One table from all runs of the chosen recipes.
+# 3. More seeds (the next session, with the study script's resume=False): 1% labels seeds 1 and 2 for every
+#    recipe, 100% labels seed 1 (seed 2 did not fit in the session).
+$STUDY --fractions 0.01 --seeds 1 --min-steps 300 --recipes $G --out $R/classification_runs/f1_s1_gmml
+$STUDY --fractions 0.01 --seeds 1 --min-steps 300 --recipes $B --out $R/classification_runs/f1_s1_baselines
+$STUDY --fractions 0.01 --seeds 2 --min-steps 300 --recipes $G $B --out $R/classification_runs/f1_s2_all
+$STUDY --fractions 1.0 --seeds 1 --epochs 10 --recipes $G $B --out $R/classification_runs/f100_s12_all
+
+# 4. One table from all runs of the chosen recipes.
 python experiments/pretrain_vs_scratch.py --recipes $G $B --out $R \
     --summarise $R/classification_sweep/*/runs.csv $R/classification_runs/*/runs.csv

@@ -11,6 +11,7 @@ R=experiments/results/segmentation
 $STUDY --fractions 0.1 --seeds 0 --out $R/f10_s0
 $STUDY --fractions 0.01 --seeds 0 --out $R/f1_s0
 $STUDY --fractions 1.0 --seeds 0 --epochs 2 --out $R/f100_s0
-$STUDY --fractions 0.1 --seeds 1 --out $R/f10_s1
+$STUDY --fractions 0.1 --seeds 1 --inits gmml --out $R/f10_s1
+$STUDY --fractions 0.1 --seeds 1 --inits scratch --out $R/f10_s1_scratch  # ran beside the line above
 
 python experiments/segmentation_pretrain_vs_scratch.py --out $R --summarise $R/f*/runs.csv
