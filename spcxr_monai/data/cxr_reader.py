@@ -123,7 +123,6 @@ class CXRReader(ImageReader):
             raise
         except Exception as e:  # a decoder's own error: keep it, but say which file
             raise CXRInputError(path, f"could not be read as an image ({type(e).__name__}: {e})") from e
-        check_sound(array, path, meta["format"])
         known = [s if np.isfinite(s) else 1.0 for s in meta["spacing"]]  # unknown: pixel units in the affine
         meta.update(
             {
@@ -154,6 +153,7 @@ class CXRReader(ImageReader):
             "original_size": tuple(int(s) for s in array.shape),
             "format": f"{image.format}:{mode}",
         }
+        check_sound(array, path, meta["format"])  # DICOM is checked in read_dicom_cxr, with its tags
         return array, meta
 
     def _read_volume(self, path: str, reader: ImageReader, transpose: bool) -> tuple[np.ndarray, dict]:
@@ -177,4 +177,5 @@ class CXRReader(ImageReader):
             "original_size": tuple(int(s) for s in array.shape),
             "format": type(reader).__name__.replace("Reader", ""),
         }
+        check_sound(array, path, meta["format"])
         return np.ascontiguousarray(array), meta
