@@ -1,4 +1,4 @@
-"""MONAI Label app serving the spcxr-monai bundles from local folders (no Model Zoo download).
+"""MONAI Label app serving the spcxr-monai bundles from local folders or a DICOMweb PACS (no Model Zoo download).
 
 Start it (in the MONAI Label environment made by ``monailabel_app/install.sh``)::
 
@@ -19,6 +19,8 @@ Keycloak realm in ``MONAI_LABEL_AUTH_REALM_URI``; see ``monailabel_app/README.md
 - ``bundle_overrides``: a JSON object of bundle config values for models trained with other than the
   defaults, e.g. ``{"model_size": "tiny", "image_size": 64}``.
 - ``preload``: ``true`` loads the networks at start-up.
+- ``modalities``: with ``--studies http(s)://.../dicom-web``, the series modalities served (default
+  ``CR,DX``); ``final`` labels saved there go back to the PACS as DICOM SEG (see ``lib/dicomweb.py``).
 - ``allow_open_host``: ``true`` lets the app serve on a non-loopback ``--host`` without MONAI Label's
   authentication (only behind a proxy that authenticates); otherwise the app refuses to start there.
 
@@ -31,15 +33,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Dict, List
+from typing import Dict, List, Optional
 
+from fastapi import HTTPException
+from lib.dicomweb import RADIOGRAPH_MODALITIES, RadiographDICOMwebDatastore
 from lib.infers import SPCXRBundleInferTask, parse_overrides
 from monailabel.config import settings
+from monailabel.datastore.dicom import DICOMwebClientX
 from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.strategy import Strategy
 from monailabel.tasks.activelearning.first import First
 from monailabel.tasks.activelearning.random import Random
+
+from spcxr_monai.errors import SpcxrError
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +87,17 @@ def check_host(host: str, auth_enabled: bool, allow_open_host: bool = False) -> 
     )
 
 
+def input_error(error: BaseException) -> Optional[SpcxrError]:
+    """The toolkit's own error (bad file, bad config) behind ``error``, if any: MONAI's transforms wrap it."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, SpcxrError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def model_name(bundle_path: str) -> str:
     """``.../spcxr_lung_segmentation`` -> ``lung_segmentation``."""
     name = os.path.basename(os.path.normpath(bundle_path))
@@ -107,6 +126,41 @@ class SPCXRApp(MONAILabelApp):
             "on a GMML-pretrained chest X-ray encoder",
             version="0.1.0",
         )
+
+    def _init_dicomweb_datastore(self) -> Datastore:
+        """``--studies http(s)://.../dicom-web``: CR / DX series of a PACS, final labels back as DICOM SEG."""
+        session = None
+        if settings.MONAI_LABEL_DICOMWEB_USERNAME and settings.MONAI_LABEL_DICOMWEB_PASSWORD:
+            from dicomweb_client.session_utils import create_session_from_user_pass
+
+            session = create_session_from_user_pass(
+                settings.MONAI_LABEL_DICOMWEB_USERNAME, settings.MONAI_LABEL_DICOMWEB_PASSWORD
+            )
+        client = DICOMwebClientX(
+            url=self.studies,
+            session=session,
+            qido_url_prefix=settings.MONAI_LABEL_QIDO_PREFIX,
+            wado_url_prefix=settings.MONAI_LABEL_WADO_PREFIX,
+            stow_url_prefix=settings.MONAI_LABEL_STOW_PREFIX,
+        )
+        modalities = [m.strip() for m in self.conf.get("modalities", ",".join(RADIOGRAPH_MODALITIES)).split(",")]
+        cache = (settings.MONAI_LABEL_DICOMWEB_CACHE_PATH or "").strip()
+        return RadiographDICOMwebDatastore(client, modalities=[m for m in modalities if m],
+                                           cache_path=cache or None,
+                                           fetch_by_frame=settings.MONAI_LABEL_DICOMWEB_FETCH_BY_FRAME)
+
+    def infer(self, request, datastore=None):
+        """MONAI Label's ``infer``; a bad image is answered 422 with the file and the problem, not a bare 500."""
+        try:
+            return super().infer(request, datastore)
+        except Exception as e:
+            cause = input_error(e)
+            if cause is None:
+                raise
+            raise HTTPException(status_code=422, detail=str(cause)) from e
+
+    def _download_dcmqi_tools(self) -> None:
+        """Nothing to download: DICOM SEG is written with highdicom, not dcmqi (fetched from GitHub)."""
 
     def init_infers(self) -> Dict[str, InferTask]:
         infers: Dict[str, InferTask] = {}

@@ -27,8 +27,8 @@ from spcxr_monai.transforms import SaveDicomSegd
 
 logger = logging.getLogger(__name__)
 
-# Bundle writers that must not run inside the server: MONAI Label writes the result itself (and
-# highdicom, for the bundle's DICOM SEG, needs pydicom 3, which this environment cannot have).
+# Bundle writers that must not run inside the server: MONAI Label returns the result itself, and a
+# final label reaches a PACS as DICOM SEG through the datastore (lib/dicomweb.py).
 BUNDLE_WRITERS = [SaveImaged, SaveDicomSegd]
 
 

@@ -86,7 +86,8 @@ class SaveDicomSeg(Transform):
             raise CXRInputError(source_file, "a DICOM SEG needs a DICOM source image")
         array = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
         array = np.squeeze(array, axis=0) if array.ndim == 3 and array.shape[0] == 1 else array
-        source = _blank_unparseable_dates(pydicom.dcmread(source_file, stop_before_pixels=True))  # header suffices
+        source = pydicom.dcmread(source_file, stop_before_pixels=True)  # the header suffices
+        source = _name_lossy_compression_method(_blank_unparseable_dates(source))
         if array.shape != (source.Rows, source.Columns):
             raise CXRInputError(
                 source_file, f"mask of shape {array.shape} does not match the image ({source.Rows}, {source.Columns})"
@@ -151,6 +152,29 @@ def _blank_unparseable_dates(ds: Any) -> Any:
                 parsers[element.VR](element.value)
             except ValueError:
                 element.value = ""
+    return ds
+
+
+# transfer syntax UID -> LossyImageCompressionMethod (DICOM PS3.3 C.7.6.1.1.5.1)
+LOSSY_METHODS = {
+    "1.2.840.10008.1.2.4.50": "ISO_10918_1",  # JPEG baseline
+    "1.2.840.10008.1.2.4.51": "ISO_10918_1",  # JPEG extended
+    "1.2.840.10008.1.2.4.81": "ISO_14495_1",  # JPEG-LS near-lossless
+    "1.2.840.10008.1.2.4.91": "ISO_15444_1",  # JPEG 2000
+    "1.2.840.10008.1.2.4.203": "ISO_15444_15",  # HTJ2K
+}
+
+
+def _name_lossy_compression_method(ds: Any) -> Any:
+    """Fill a missing ``LossyImageCompressionMethod`` of a lossy source from its transfer syntax.
+
+    It is type 1C (required when ``LossyImageCompression`` is 01) but real files omit it (the shared
+    ``RG1_J2KI.dcm``); highdicom 0.22, the version beside pydicom 2 in MONAI Label's environment, reads
+    it unguarded and fails.
+    """
+    syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
+    if ds.get("LossyImageCompression") == "01" and "LossyImageCompressionMethod" not in ds and syntax in LOSSY_METHODS:
+        ds.LossyImageCompressionMethod = LOSSY_METHODS[syntax]
     return ds
 
 

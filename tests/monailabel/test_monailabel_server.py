@@ -7,6 +7,8 @@ under CI (``CI=true``), where ``.ci/run`` makes it and a missing one fails.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -15,14 +17,18 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 from PIL import Image
+from pydicom.uid import generate_uid
 
 from spcxr_monai.data import sample_dicom
 
+import orthanc_pacs as pacs
 from bundle_helpers import BUNDLES, run_bundle
 
 pytestmark = pytest.mark.monailabel
@@ -72,9 +78,8 @@ def _post(url: str, timeout: float = 120) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, shared_data):
-    """Train both bundles briefly on real images, then start the server; yields (url, work dir)."""
-    python = _label_python()
+def trained(tmp_path_factory, shared_data):
+    """Both bundles trained briefly on real images; yields (work dir, {bundle name: bundle folder})."""
     work = tmp_path_factory.mktemp("monailabel")
     bundles = {}
     for name in ("spcxr_lung_segmentation", "spcxr_cxr_classification"):
@@ -92,40 +97,41 @@ def served(tmp_path_factory, shared_data):
         "--bundle_root", str(bundles["spcxr_cxr_classification"]), "--dataset_dir", str(train),
         "--epochs", "2", "--model_size", "tiny", "--image_size", "64",
     )
+    return work, bundles
 
-    studies = work / "studies"
-    studies.mkdir()
-    for cls, n in STUDIES.items():
-        for name in sorted(os.listdir(shared_data / "covid-qu-ex" / "val" / cls / "images"))[:n]:
-            shutil.copy(shared_data / "covid-qu-ex" / "val" / cls / "images" / name, studies / name)
-    shutil.copy(sample_dicom(), studies / "RG1_J2KI.dcm")
 
+@contextlib.contextmanager
+def _server(studies: str, bundles: dict, work: Path, name: str, env: dict | None = None) -> Iterator[str]:
+    """A MONAI Label server of the app on loopback over ``studies`` (a folder or a DICOMweb URL)."""
+    python = _label_python()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = open(work / "server.log", "w")
+    log_file = work / f"{name}.log"
+    log = open(log_file, "w")
     server = subprocess.Popen(
         [
-            str(python), "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", str(studies),
+            str(python), "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", studies,
             "--conf", "bundles", ",".join(str(p) for p in bundles.values()),
             "--conf", "bundle_overrides", json.dumps(SIZES), "--host", "127.0.0.1", "--port", str(port),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / "sessions"), "PYTHONWARNINGS": "ignore"},
+        env={**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / f"{name}_sessions"), "PYTHONWARNINGS": "ignore",
+             **(env or {})},
     )
     try:
         deadline = time.monotonic() + 240
         while True:
             if server.poll() is not None:
-                pytest.fail(f"MONAI Label server exited ({server.returncode}):\n{(work / 'server.log').read_text()[-4000:]}")
+                pytest.fail(f"MONAI Label server exited ({server.returncode}):\n{log_file.read_text()[-4000:]}")
             try:
                 urllib.request.urlopen(f"{url}/info/", timeout=5).read()
                 break
             except (urllib.error.URLError, ConnectionError):
                 if time.monotonic() > deadline:
-                    pytest.fail(f"MONAI Label server not up in 240 s:\n{(work / 'server.log').read_text()[-4000:]}")
+                    pytest.fail(f"MONAI Label server not up in 240 s:\n{log_file.read_text()[-4000:]}")
                 time.sleep(1)
-        yield url, work
+        yield url
     finally:
         server.terminate()
         try:
@@ -133,6 +139,20 @@ def served(tmp_path_factory, shared_data):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def served(trained, shared_data):
+    """The server over a folder of held-out studies; yields (url, work dir)."""
+    work, bundles = trained
+    studies = work / "studies"
+    studies.mkdir()
+    for cls, n in STUDIES.items():
+        for name in sorted(os.listdir(shared_data / "covid-qu-ex" / "val" / cls / "images"))[:n]:
+            shutil.copy(shared_data / "covid-qu-ex" / "val" / cls / "images" / name, studies / name)
+    shutil.copy(sample_dicom(), studies / "RG1_J2KI.dcm")
+    with _server(str(studies), bundles, work, "server") as url:
+        yield url, work
 
 
 def test_info_lists_both_bundles_and_the_studies(served):
@@ -215,3 +235,101 @@ def test_the_app_refuses_to_serve_beyond_this_machine_without_authentication(tmp
     assert proc.returncode != 0
     with pytest.raises((urllib.error.URLError, ConnectionError)):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/info/", timeout=5)
+
+
+# --- MONAI Label over a DICOMweb PACS (Orthanc) ---
+
+
+def _with_new_uids(path: Path) -> bytes:
+    """The file with fresh study / series / SOP instance UIDs (the shared broken file shares its UIDs with
+    966_fixed.dcm, so a PACS would take it for the same instance)."""
+    ds = pydicom.dcmread(path)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pacs_served(trained, dicom_dir, tmp_path_factory):
+    """Orthanc holding the shared real DICOMs and the app served from its DICOMweb endpoint.
+
+    Yields (app url, Orthanc url, {file name: its DICOM header as uploaded})."""
+    reason = pacs.missing()
+    if reason:
+        pytest.skip(reason)
+    work, bundles = trained
+    folder = tmp_path_factory.mktemp("orthanc")
+    with pacs.orthanc(folder) as orthanc_url:
+        uploaded = {}
+        for name in ("RG1_J2KI.dcm", "966_fixed.dcm", "966_broken_stream.dcm"):
+            data = (dicom_dir / name).read_bytes() if name != "966_broken_stream.dcm" else _with_new_uids(dicom_dir / name)
+            answer = pacs.upload(orthanc_url, data)
+            assert answer["Status"] == "Success", answer
+            uploaded[name] = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        env = {"MONAI_LABEL_DICOMWEB_CACHE_PATH": str(folder / "cache"), "MONAI_LABEL_DICOMWEB_READ_TIMEOUT": "60"}
+        with _server(f"{orthanc_url}/dicom-web", bundles, work, "pacs_server", env) as url:
+            yield url, orthanc_url, uploaded
+
+
+def _put_label(url: str, png: bytes) -> dict:
+    """PUT a final label as OHIF's MONAI Label panel does (multipart form, field ``label``)."""
+    boundary = "spcxr-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"; filename=\"label.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, data=body, method="PUT",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=300) as r:
+        return json.loads(r.read())
+
+
+def test_pacs_studies_are_listed_segmented_and_the_seg_is_stored_back(pacs_served, tmp_path):
+    url, orthanc_url, uploaded = pacs_served
+    series = {name: str(ds.SeriesInstanceUID) for name, ds in uploaded.items()}
+    stats = pacs.get_json(f"{url}/datastore/")  # MONAI Label lists the PACS's CR and DX series
+    assert (stats["total"], stats["completed"]) == (len(series), 0), stats
+    first = json.loads(_post(f"{url}/activelearning/first"))["id"]  # the next study to label, from the PACS
+    assert first in series.values()
+    # the viewer: MONAI Label's bundled OHIF, reading the PACS through the server's DICOMweb proxy
+    assert b"<html" in pacs.get_bytes(f"{url}/ohif/").lower()
+    studies = pacs.get_json(f"{url}/proxy/dicom/qido/studies")
+    assert {s["0020000D"]["Value"][0] for s in studies} == {str(ds.StudyInstanceUID) for ds in uploaded.values()}
+
+    source = uploaded["RG1_J2KI.dcm"]
+    image_id = series["RG1_J2KI.dcm"]
+    png = _post(f"{url}/infer/lung_segmentation?image={image_id}&output=image")
+    (tmp_path / "mask.png").write_bytes(png)
+    mask = np.asarray(Image.open(tmp_path / "mask.png"))
+    assert mask.shape == (source.Rows, source.Columns) == (1955, 1841)
+    assert 0.1 < (mask > 0).mean() < 0.7  # lungs, not nothing and not everything
+
+    saved = _put_label(f"{url}/datastore/label?image={image_id}&tag=final", png)
+    assert saved["image"] == image_id
+
+    segs = pacs.get_json(f"{orthanc_url}/dicom-web/series?Modality=SEG")
+    assert len(segs) == 1, segs
+    seg_study = segs[0]["0020000D"]["Value"][0]
+    seg_series = segs[0]["0020000E"]["Value"][0]
+    assert seg_study == str(source.StudyInstanceUID)  # stored in the radiograph's study
+    seg_in_orthanc = next(s for s in pacs.get_json(f"{orthanc_url}/series?expand")
+                          if s["MainDicomTags"]["SeriesInstanceUID"] == seg_series)
+    seg = pydicom.dcmread(io.BytesIO(pacs.get_bytes(f"{orthanc_url}/instances/{seg_in_orthanc['Instances'][0]}/file")))
+    assert seg.Modality == "SEG"
+    referenced = seg.ReferencedSeriesSequence[0]
+    assert referenced.SeriesInstanceUID == source.SeriesInstanceUID
+    assert referenced.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    assert seg.SegmentSequence[0].SegmentLabel == "Lungs"
+    stored = seg.pixel_array.reshape(source.Rows, source.Columns)
+    assert np.array_equal(stored > 0, mask > 0)  # the mask the server predicted, pixel for pixel
+    assert pacs.get_json(f"{url}/datastore/")["completed"] == 1  # MONAI Label sees the SEG as the label
+
+
+def test_a_broken_pacs_image_is_a_clear_error_and_the_server_keeps_serving(pacs_served):
+    url, _, uploaded = pacs_served
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _post(f"{url}/infer/lung_segmentation?image={uploaded['966_broken_stream.dcm'].SeriesInstanceUID}&output=image")
+    assert err.value.code == 422  # the input, not the server, is at fault
+    detail = json.loads(err.value.read())["detail"]
+    assert "pixel data could not be decoded (JPEG 2000" in detail, detail
+    assert json.loads(urllib.request.urlopen(f"{url}/info/", timeout=30).read())["name"] == "spcxr-monai"

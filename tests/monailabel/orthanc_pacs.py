@@ -1,0 +1,96 @@
+"""A throwaway Orthanc PACS for tests: Debian's ``orthanc`` + ``orthanc-dicomweb``, on 127.0.0.1, with its
+storage in a temporary folder, stopped at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+def missing() -> str:
+    """Why Orthanc with DICOMweb cannot run here ("" when it can)."""
+    if not shutil.which("Orthanc"):
+        return "Orthanc is not installed (Debian: apt-get install orthanc orthanc-dicomweb)"
+    if not DICOMWEB_PLUGIN.is_file():
+        return f"Orthanc's DICOMweb plugin is not installed ({DICOMWEB_PLUGIN}; apt-get install orthanc-dicomweb)"
+    return ""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def orthanc(folder: Path, timeout: float = 60) -> Iterator[str]:
+    """Run Orthanc with its index and storage under ``folder``; yields its REST base URL.
+
+    DICOMweb is at ``<url>/dicom-web``; the DICOM (DIMSE) server is off, remote access refused.
+    """
+    port = _free_port()
+    config = {
+        "Name": "spcxr-test",
+        "StorageDirectory": str(folder / "storage"),
+        "IndexDirectory": str(folder / "storage"),
+        "HttpPort": port,
+        "DicomServerEnabled": False,
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "Plugins": [str(DICOMWEB_PLUGIN)],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "StudiesMetadata": "Full", "SeriesMetadata": "Full"},
+    }
+    (folder / "orthanc.json").write_text(json.dumps(config))
+    log = open(folder / "orthanc.log", "w")
+    proc = subprocess.Popen(["Orthanc", str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Orthanc exited ({proc.returncode}):\n{(folder / 'orthanc.log').read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(f"{url}/system", timeout=5).read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Orthanc not up in {timeout} s:\n{(folder / 'orthanc.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def upload(url: str, dicom: bytes) -> dict:
+    """Store one DICOM file over Orthanc's REST API; returns Orthanc's answer (ID, ParentSeries, ...)."""
+    request = urllib.request.Request(f"{url}/instances", data=dicom, method="POST",
+                                     headers={"Content-Type": "application/dicom"})
+    with urllib.request.urlopen(request, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def get_bytes(url: str) -> bytes:
+    """GET, gunzipped when the server compressed it (Orthanc does; MONAI Label's proxy passes it on)."""
+    with urllib.request.urlopen(url, timeout=60) as r:
+        body = r.read()
+        return gzip.decompress(body) if r.headers.get("Content-Encoding") == "gzip" else body
+
+
+def get_json(url: str) -> object:
+    return json.loads(get_bytes(url))
