@@ -50,7 +50,7 @@ def _build(recipe: str, size: int, model: str, device: torch.device, batch: int,
 
     from spcxr_monai.engines import MaskedL1Loss
     from spcxr_monai.networks import VIT_SIZES, create_gmml_vit, set_fused_attention
-    from spcxr_monai.networks.encoder import build_vit_encoder
+    from spcxr_monai.networks.encoder import ViTEncoderModel
     from spcxr_monai.transforms import group_mask_batch
 
     dims = VIT_SIZES[model]
@@ -58,11 +58,10 @@ def _build(recipe: str, size: int, model: str, device: torch.device, batch: int,
     monai_dims = dict(hidden_size=dims["hidden_size"], mlp_dim=dims["mlp_dim"], num_layers=dims["num_layers"],
                       num_heads=dims["num_heads"], spatial_dims=2, qkv_bias=True)
     if recipe == "vit":
-        net = build_vit_encoder("bench", 1, size, 16, dims["hidden_size"], dims["mlp_dim"], dims["num_layers"],
-                                dims["num_heads"], True, 0.0, 2)[0]
+        net = ViTEncoderModel(img_size=size, **dims)
 
         def loss():
-            return net(images)[0].float().mean()
+            return net(images).float().mean()
 
     elif recipe.startswith("gmml"):
         net = create_gmml_vit(model, img_size=size)

@@ -12,7 +12,7 @@ from monai.engines.utils import PrepareBatch
 from monai.utils import CommonKeys
 from torch import nn
 
-from spcxr_monai.transforms.group_mask import group_mask_batch
+from spcxr_monai.transforms.group_mask import GMML_CORRUPTIONS, GMML_MAX_BLOCK_FRAC, GMML_MAX_RATIO, group_mask_batch
 
 __all__ = ["GMMLPrepareBatch", "MaskedL1Loss", "split_target"]
 
@@ -40,10 +40,10 @@ class GMMLPrepareBatch(PrepareBatch):
     def __init__(
         self,
         image_key: str = CommonKeys.IMAGE,
-        max_ratio: float = 0.75,
-        max_block_frac: float = 0.3,
+        max_ratio: float = GMML_MAX_RATIO,
+        max_block_frac: float = GMML_MAX_BLOCK_FRAC,
         align: int = 1,
-        corruptions: Sequence[str] = ("noise", "replace"),
+        corruptions: Sequence[str] = GMML_CORRUPTIONS,
         seed: int = 0,
         reset_each_epoch: bool = False,
     ) -> None:

@@ -1,7 +1,7 @@
-"""Networks: GMML ViT (pretraining), ViT classifier and UNETR (fine-tuning), encoder weight transfer."""
+"""Networks: one ViT encoder base; GMML ViT (pretraining), ViT classifier and UNETR (fine-tuning); encoder weight transfer."""
 
-from spcxr_monai.networks.classifier import ViTClassifier, create_unetr, create_vit_classifier
-from spcxr_monai.networks.encoder import VIT_SIZES, build_vit_encoder, set_fused_attention, size_config
+from spcxr_monai.networks.classifier import ViTClassifier, create_vit_classifier
+from spcxr_monai.networks.encoder import VIT_SIZES, ViTEncoderModel, set_fused_attention, size_config
 from spcxr_monai.networks.gmml_vit import (
     GMMLViT,
     ReconstructionHead,
@@ -16,10 +16,11 @@ from spcxr_monai.networks.transfer import (
     maybe_load_gmml_weights,
     resize_position_embeddings,
 )
+from spcxr_monai.networks.unetr import create_unetr
 
 __all__ = [
     "VIT_SIZES",
-    "build_vit_encoder",
+    "ViTEncoderModel",
     "size_config",
     "GMMLViT",
     "ReconstructionHead",

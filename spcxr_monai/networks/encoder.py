@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from monai.networks.blocks.selfattention import SABlock
 from monai.networks.nets import ViT
 from monai.utils import ensure_tuple_rep
 from torch import nn
 
-__all__ = ["VIT_SIZES", "size_config", "build_vit_encoder", "set_fused_attention"]
+__all__ = ["VIT_SIZES", "ViTEncoderModel", "freeze_unused_parameters", "set_fused_attention", "size_config"]
 
 # timm / DeiT sizes, all with 12 blocks, MLP 4x hidden and qkv bias
 VIT_SIZES: dict[str, dict[str, int]] = {
@@ -61,49 +62,67 @@ def freeze_unused_parameters(vit: nn.Module) -> nn.Module:
     return vit
 
 
-def build_vit_encoder(
-    owner: str,
-    in_channels: int,
-    img_size: Sequence[int] | int,
-    patch_size: Sequence[int] | int,
-    hidden_size: int,
-    mlp_dim: int,
-    num_layers: int,
-    num_heads: int,
-    qkv_bias: bool,
-    dropout_rate: float,
-    spatial_dims: int,
-) -> tuple[ViT, tuple[int, int], tuple[int, int], tuple[int, int]]:
-    """A 2D MONAI ``ViT`` without class token (conv patch embedding), and its image, patch and grid sizes.
+class ViTEncoderModel(nn.Module):
+    """Base of the networks on one ViT encoder (GMML pretraining, classifier): the encoder built once.
+
+    A 2D MONAI ``ViT`` without class token (conv patch embedding, fused attention) under ``self.vit``,
+    so its weights move key for key between the networks built on it, MONAI's ``ViT`` and ``UNETR.vit``;
+    subclasses add a head (timm-style: the encoder's arguments once, here).
 
     Args:
-        owner: name of the network building it, for error messages.
-        (the rest): as ``monai.networks.nets.ViT``; ``spatial_dims`` must be 2.
+        in_channels: image channels (1 for CXR).
+        img_size: (H, W) or one int; both divisible by ``patch_size``.
+        patch_size: ViT patch size.
+        hidden_size: token width (see :data:`VIT_SIZES`).
+        mlp_dim: transformer MLP width.
+        num_layers: transformer blocks.
+        num_heads: attention heads.
+        qkv_bias: bias in the qkv projection (as timm / GMML).
+        dropout_rate: dropout in the transformer.
+        spatial_dims: only 2 is supported.
 
-    Returns:
-        ``(vit, img_size, patch_size, grid_size)`` with sizes as (H, W) tuples; the ViT uses fused
-        attention (:func:`set_fused_attention`).
+    Attributes: ``vit``, ``img_size``, ``patch_size`` and ``grid_size`` (tokens per side), as (H, W).
+    Forward (of this base): (B, in_channels, H, W) -> tokens (B, N, hidden_size) after the final norm.
     """
-    if spatial_dims != 2:
-        raise ValueError(f"{owner} is 2D only, got spatial_dims={spatial_dims}.")
-    img = ensure_tuple_rep(img_size, 2)
-    patch = ensure_tuple_rep(patch_size, 2)
-    if any(i % p for i, p in zip(img, patch)):
-        raise ValueError(f"img_size {img} must be divisible by patch_size {patch}.")
-    vit = ViT(
-        in_channels=in_channels,
-        img_size=img,
-        patch_size=patch,
-        hidden_size=hidden_size,
-        mlp_dim=mlp_dim,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        proj_type="conv",
-        classification=False,
-        dropout_rate=dropout_rate,
-        spatial_dims=2,
-        qkv_bias=qkv_bias,
-    )
-    set_fused_attention(vit)
-    freeze_unused_parameters(vit)
-    return vit, img, patch, tuple(i // p for i, p in zip(img, patch))
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        img_size: Sequence[int] | int = 224,
+        patch_size: Sequence[int] | int = 16,
+        hidden_size: int = 384,
+        mlp_dim: int = 1536,
+        num_layers: int = 12,
+        num_heads: int = 6,
+        qkv_bias: bool = True,
+        dropout_rate: float = 0.0,
+        spatial_dims: int = 2,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if spatial_dims != 2:
+            raise ValueError(f"{name} is 2D only, got spatial_dims={spatial_dims}.")
+        self.img_size = ensure_tuple_rep(img_size, 2)
+        self.patch_size = ensure_tuple_rep(patch_size, 2)
+        if any(i % p for i, p in zip(self.img_size, self.patch_size)):
+            raise ValueError(f"{name}: img_size {self.img_size} must be divisible by patch_size {self.patch_size}.")
+        self.grid_size = tuple(i // p for i, p in zip(self.img_size, self.patch_size))
+        self.vit = ViT(
+            in_channels=in_channels,
+            img_size=self.img_size,
+            patch_size=self.patch_size,
+            hidden_size=hidden_size,
+            mlp_dim=mlp_dim,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            proj_type="conv",
+            classification=False,
+            dropout_rate=dropout_rate,
+            spatial_dims=2,
+            qkv_bias=qkv_bias,
+        )
+        set_fused_attention(self.vit)
+        freeze_unused_parameters(self.vit)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.vit(x)[0]

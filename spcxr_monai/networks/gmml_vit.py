@@ -8,12 +8,13 @@ for bundle JSON.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from monai.utils import ensure_tuple_rep
 from torch import nn
 
-from spcxr_monai.networks.encoder import build_vit_encoder, size_config
+from spcxr_monai.networks.encoder import ViTEncoderModel, size_config
 
 __all__ = ["GMMLViT", "ReconstructionHead", "create_gmml_vit", "default_reconstruction_blocks"]
 
@@ -51,53 +52,29 @@ class ReconstructionHead(nn.Module):
         return self.to_pixels(x)
 
 
-class GMMLViT(nn.Module):
+class GMMLViT(ViTEncoderModel):
     """Vision Transformer for group-masked model learning (GMML) on 2D images.
 
-    The encoder is a plain ``monai.networks.nets.ViT`` (no class token) so its weights move unchanged
-    into a MONAI ``ViT``, :class:`spcxr_monai.networks.ViTClassifier` or ``UNETR.vit``
-    (:func:`spcxr_monai.networks.load_encoder_weights`).
+    The encoder is the shared :class:`ViTEncoderModel` (a plain MONAI ``ViT``, no class token) so its
+    weights move unchanged into a MONAI ``ViT``, :class:`spcxr_monai.networks.ViTClassifier` or
+    ``UNETR.vit`` (:func:`spcxr_monai.networks.load_encoder_weights`).
 
     Args:
-        in_channels: image channels (1 for CXR).
-        img_size: (H, W) or one int; both divisible by ``patch_size``.
-        patch_size: ViT patch size.
-        hidden_size: token width.
-        mlp_dim: transformer MLP width.
-        num_layers: transformer blocks.
-        num_heads: attention heads.
-        qkv_bias: bias in the qkv projection (as timm / GMML).
-        dropout_rate: dropout in the transformer.
         reconstruction_blocks: 1-based blocks whose token outputs are averaged into the head; default
             :func:`default_reconstruction_blocks` (6, 8, 10, 12 for 12 blocks).
-        spatial_dims: only 2 is supported.
+        encoder_args: the encoder's, as :class:`ViTEncoderModel` (``in_channels``, ``img_size``, ...).
 
     Forward: (B, in_channels, H, W) -> reconstruction (B, in_channels, H, W).
     """
 
-    def __init__(
-        self,
-        in_channels: int = 1,
-        img_size: Sequence[int] | int = 224,
-        patch_size: Sequence[int] | int = 16,
-        hidden_size: int = 384,
-        mlp_dim: int = 1536,
-        num_layers: int = 12,
-        num_heads: int = 6,
-        qkv_bias: bool = True,
-        dropout_rate: float = 0.0,
-        reconstruction_blocks: Sequence[int] | None = None,
-        spatial_dims: int = 2,
-    ) -> None:
-        super().__init__()
-        self.vit, self.img_size, self.patch_size, self.grid_size = build_vit_encoder(
-            "GMMLViT", in_channels, img_size, patch_size, hidden_size, mlp_dim, num_layers, num_heads,
-            qkv_bias, dropout_rate, spatial_dims,
-        )
+    def __init__(self, reconstruction_blocks: Sequence[int] | None = None, **encoder_args: Any) -> None:
+        super().__init__(**encoder_args)
+        num_layers = len(self.vit.blocks)
         self.reconstruction_blocks = tuple(reconstruction_blocks or default_reconstruction_blocks(num_layers))
         if not all(1 <= b <= num_layers for b in self.reconstruction_blocks):
             raise ValueError(f"reconstruction_blocks {self.reconstruction_blocks} must be in 1..{num_layers}.")
-        self.head = ReconstructionHead(hidden_size, self.patch_size, in_channels)
+        in_channels = self.vit.patch_embedding.patch_embeddings.in_channels
+        self.head = ReconstructionHead(self.vit.norm.normalized_shape[0], self.patch_size, in_channels)
         # the head reads the blocks' outputs, not the ViT's final norm: frozen, so DDP sees no unused
         # parameters; fine-tuning networks (classifier, UNETR) train it from its initial (1, 0)
         self.vit.norm.requires_grad_(False)

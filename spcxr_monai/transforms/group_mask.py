@@ -26,11 +26,15 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.config.type_definitions import NdarrayOrTensor
-from monai.transforms import MapTransform, Randomizable, Transform
+from monai.transforms import MapTransform, Randomizable, RandomizableTransform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_tensor, ensure_tuple_rep
 
 __all__ = [
     "CORRUPTIONS",
+    "GMML_CORRUPTIONS",
+    "GMML_MAX_BLOCK_FRAC",
+    "GMML_MAX_RATIO",
+    "GMML_SINGLE_IMAGE_CORRUPTIONS",
     "draw_group_masks",
     "group_mask_batch",
     "RandGroupMask",
@@ -40,6 +44,12 @@ __all__ = [
 ]
 
 CORRUPTIONS = ("noise", "zeros", "shuffle", "replace")
+# GMML's defaults, the one source for the transforms, the engine's GMMLPrepareBatch and the pretraining
+# bundle (whose train.json repeats them as its parameters; a test keeps the two equal)
+GMML_MAX_RATIO = 0.75  # target corrupted fraction drawn in [0.5, 0.75]
+GMML_MAX_BLOCK_FRAC = 0.3  # largest block side, as a fraction of the image side
+GMML_CORRUPTIONS = ("noise", "replace")  # a batch: noise, or the same window of another image
+GMML_SINGLE_IMAGE_CORRUPTIONS = ("noise", "zeros", "shuffle")  # one image alone ("replace" needs a second)
 CPU_GEOMETRY_CELLS = 2**20  # batch x grid cells up to which block geometry is drawn on the CPU
 MAX_ROUNDS = 10_000  # safety net only: a block of >= 1 grid cell lands on uncovered ground often enough
 
@@ -66,8 +76,8 @@ def draw_group_masks(
     batch: int,
     height: int,
     width: int,
-    max_ratio: float = 0.75,
-    max_block_frac: float = 0.3,
+    max_ratio: float = GMML_MAX_RATIO,
+    max_block_frac: float = GMML_MAX_BLOCK_FRAC,
     align: int = 1,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
@@ -166,10 +176,10 @@ def draw_group_masks(
 
 def group_mask_batch(
     images: torch.Tensor,
-    max_ratio: float = 0.75,
-    max_block_frac: float = 0.3,
+    max_ratio: float = GMML_MAX_RATIO,
+    max_block_frac: float = GMML_MAX_BLOCK_FRAC,
     align: int = 1,
-    corruptions: Sequence[str] = ("noise", "zeros", "shuffle", "replace"),
+    corruptions: Sequence[str] = GMML_CORRUPTIONS,
     generator: torch.Generator | None = None,
     corruption_ids: torch.Tensor | None = None,
     replace_source: torch.Tensor | None = None,
@@ -241,7 +251,7 @@ def group_mask_batch(
     return torch.where(mask, fill, images), mask.to(images.dtype)
 
 
-class RandGroupMask(Randomizable, Transform):
+class RandGroupMask(RandomizableTransform):
     """GMML group masking of one channel-first image, as a MONAI randomizable transform.
 
     ``randomize()`` draws the corruption type and a seed from ``self.R``; ``__call__`` builds the
@@ -249,11 +259,11 @@ class RandGroupMask(Randomizable, Transform):
 
     Args:
         max_ratio: upper bound of the corrupted fraction; the target is uniform in
-            ``[min(0.5, max_ratio), max_ratio]``. Default 0.75.
-        max_block_frac: largest block side as a fraction of the image side. Default 0.3.
+            ``[min(0.5, max_ratio), max_ratio]``. Default ``GMML_MAX_RATIO`` (0.75).
+        max_block_frac: largest block side as a fraction of the image side. Default ``GMML_MAX_BLOCK_FRAC`` (0.3).
         align: grid step (pixels) of block corners and sides, e.g. the ViT patch size. Default 1.
         corruptions: types to choose from per image: ``noise``, ``zeros``, ``shuffle``, ``replace``
-            (``replace`` needs ``replace_source`` at call time). Default noise, zeros, shuffle.
+            (``replace`` needs ``replace_source`` at call time). Default ``GMML_SINGLE_IMAGE_CORRUPTIONS``.
         prob: probability of corrupting at all; otherwise the image is returned with an empty mask.
 
     Call returns ``(corrupted, mask)``: corrupted has the input's shape (C, H, W) and type
@@ -264,24 +274,23 @@ class RandGroupMask(Randomizable, Transform):
 
     def __init__(
         self,
-        max_ratio: float = 0.75,
-        max_block_frac: float = 0.3,
+        max_ratio: float = GMML_MAX_RATIO,
+        max_block_frac: float = GMML_MAX_BLOCK_FRAC,
         align: int = 1,
-        corruptions: Sequence[str] = ("noise", "zeros", "shuffle"),
+        corruptions: Sequence[str] = GMML_SINGLE_IMAGE_CORRUPTIONS,
         prob: float = 1.0,
     ) -> None:
         _check_args(max_ratio, max_block_frac, align, tuple(corruptions))
+        RandomizableTransform.__init__(self, prob)
         self.max_ratio = max_ratio
         self.max_block_frac = max_block_frac
         self.align = int(align)
         self.corruptions = tuple(corruptions)
-        self.prob = prob
-        self._do_transform = True
         self._seed = 0
         self._corruption = 0
 
     def randomize(self, data: object = None) -> None:
-        self._do_transform = self.R.rand() < self.prob
+        super().randomize(None)  # whether to corrupt at all, with probability ``prob``
         self._seed = int(self.R.randint(0, 2**31 - 1))
         self._corruption = int(self.R.randint(len(self.corruptions)))
 
@@ -349,10 +358,10 @@ class RandGroupMaskd(Randomizable, MapTransform):
         keys: KeysCollection,
         target_keys: KeysCollection | None = None,
         mask_keys: KeysCollection | None = None,
-        max_ratio: float = 0.75,
-        max_block_frac: float = 0.3,
+        max_ratio: float = GMML_MAX_RATIO,
+        max_block_frac: float = GMML_MAX_BLOCK_FRAC,
         align: int = 1,
-        corruptions: Sequence[str] = ("noise", "zeros", "shuffle"),
+        corruptions: Sequence[str] = GMML_SINGLE_IMAGE_CORRUPTIONS,
         prob: float = 1.0,
         replace_key: str | None = None,
         allow_missing_keys: bool = False,

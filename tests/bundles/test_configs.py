@@ -1,10 +1,13 @@
-"""Every bundle config is strict JSON: no key twice (the JSON parser would keep the last one silently)."""
+"""Every bundle config is strict JSON (no key twice: the JSON parser would keep the last one silently), and
+the values a config repeats from the library are the library's."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+
+from spcxr_monai.transforms.group_mask import GMML_CORRUPTIONS, GMML_MAX_BLOCK_FRAC, GMML_MAX_RATIO
 
 from bundle_helpers import BUNDLES
 
@@ -26,3 +29,10 @@ def test_config_has_no_duplicate_keys(path):
 
 def test_every_bundle_has_its_configs():
     assert len(CONFIGS) >= 13
+
+
+def test_pretraining_bundle_uses_the_libraries_gmml_defaults():
+    config = json.loads((BUNDLES / "spcxr_gmml_pretrain" / "configs" / "train.json").read_text())
+    assert config["max_ratio"] == GMML_MAX_RATIO
+    assert config["max_block_frac"] == GMML_MAX_BLOCK_FRAC
+    assert tuple(config["corruptions"]) == GMML_CORRUPTIONS
