@@ -7,19 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from spcxr_monai.data import sample_dir
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def _shared_root() -> Path:
-    return Path(os.environ.get("SPCXR_DATA", REPO_ROOT.parent / "shared" / "data"))
+from spcxr_monai.data import sample_dir, shared_data_root
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data folder; tests that need it are skipped where it is absent (CI has it)."""
-    root = _shared_root()
+    root = Path(shared_data_root())
     if not (root / "covid-qu-ex").is_dir():
         pytest.skip(f"real data folder not found at {root} (set SPCXR_DATA)")
     return root

@@ -20,14 +20,14 @@ from monai.data.utils import is_supported_format
 from monai.utils import ensure_tuple
 
 from spcxr_monai.data.dicom import UNKNOWN_SPACING, is_dicom_file, read_dicom_cxr
+from spcxr_monai.data.formats import FORMAT_SUFFIXES
 from spcxr_monai.data.errors import CXRInputError
 
 __all__ = ["CXRReader", "to_grey"]
 
-PIL_SUFFIXES = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
-NIFTI_SUFFIXES = ("nii", "nii.gz")
-ITK_SUFFIXES = ("mha", "mhd", "nrrd", "nhdr")
-DICOM_SUFFIXES = ("dcm", "dicom", "dic")
+PIL_SUFFIXES, NIFTI_SUFFIXES, ITK_SUFFIXES, DICOM_SUFFIXES = (
+    FORMAT_SUFFIXES[f] for f in ("pil", "nifti", "itk", "dicom")
+)
 # PIL modes whose samples are not intensities; converted to "L" (BT.601 luma) before reading
 INDIRECT_MODES = ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1")
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601, as PIL's "L" mode

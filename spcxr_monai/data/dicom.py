@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 import numpy as np
+from pydicom.misc import is_dicom
 
 from spcxr_monai.data.errors import CXRInputError
 
@@ -23,11 +24,10 @@ logger = logging.getLogger(__name__)
 
 
 def is_dicom_file(path: str | os.PathLike) -> bool:
-    """True when the file carries the DICOM Part 10 preamble magic ``DICM`` at byte 128."""
+    """True when the file carries the DICOM Part 10 preamble magic ``DICM`` (``pydicom.misc.is_dicom``);
+    False also for a file that cannot be opened."""
     try:
-        with open(path, "rb") as f:
-            f.seek(128)
-            return f.read(4) == b"DICM"
+        return is_dicom(path)
     except OSError:
         return False
 

@@ -161,3 +161,12 @@ def test_too_few_patients_for_validation_warn_and_bad_fractions_are_one_line(tmp
     assert "sum to < 1" in capsys.readouterr().err
     assert spcxr(["datalist", str(sample), "-o", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_class_weights_are_balanced_over_present_classes_and_zero_for_absent():
+    from spcxr_monai.data import class_weights
+
+    items = [{"label": 0}] * 6 + [{"label": 1}] * 2  # class 2 absent
+    weights = class_weights(items, num_classes=3)
+    # n / (n_present * count): 8 / (2 * 6), 8 / (2 * 2); mean 1 over the present classes
+    assert weights.tolist() == pytest.approx([8 / 12, 2.0, 0.0])

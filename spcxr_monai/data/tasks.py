@@ -1,0 +1,26 @@
+"""Classification tasks over the shared folder layouts: classes in label order and folder -> class maps."""
+
+from __future__ import annotations
+
+__all__ = ["CLASSIFICATION_TASKS", "task_classes"]
+
+_PEDIATRIC_PNEUMONIA = ("pneumonia_bacterial", "pneumonia_viral")
+
+
+# task -> (classes in label order, folder -> class map); folders of both shared layouts are mapped
+CLASSIFICATION_TASKS: dict[str, tuple[list[str], dict[str, str]]] = {
+    "3class": (["covid", "pneumonia", "normal"], {f: "pneumonia" for f in _PEDIATRIC_PNEUMONIA}),
+    "screening": (
+        ["normal", "abnormal"],
+        {f: "abnormal" for f in ("covid", "pneumonia", *_PEDIATRIC_PNEUMONIA)},
+    ),
+}
+
+
+def task_classes(task: str) -> tuple[list[str], dict[str, str]]:
+    """``(classes, class_map)`` of a classification task: ``3class`` (covid, pneumonia, normal) or
+    ``screening`` (normal vs abnormal)."""
+    if task not in CLASSIFICATION_TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {sorted(CLASSIFICATION_TASKS)}")
+    classes, class_map = CLASSIFICATION_TASKS[task]
+    return list(classes), dict(class_map)
