@@ -1,13 +1,12 @@
-"""Classification report: accuracy, balanced accuracy, per-class precision/recall/F1, macro OvR AUC,
-confusion matrix. AUC comes from MONAI's ``compute_roc_auc``."""
+"""Classification report (scikit-learn's metrics): accuracy, balanced accuracy, per-class precision / recall /
+F1, macro one-vs-rest AUC, confusion matrix."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-import torch
-from monai.metrics import compute_roc_auc
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
 __all__ = ["classification_report", "save_confusion_matrix_png"]
 
@@ -36,25 +35,21 @@ def classification_report(probs: np.ndarray, labels: np.ndarray, class_names: Se
     if probs.ndim != 2 or probs.shape != (len(labels), n_classes):
         raise ValueError(f"probs must be (N, {n_classes}) for {len(labels)} labels, got {probs.shape}")
     pred = probs.argmax(1)
-    cm = np.bincount(labels * n_classes + pred, minlength=n_classes**2).reshape(n_classes, n_classes)
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(1).astype(np.float64)
-    precision = _safe_div(tp, cm.sum(0).astype(np.float64))
-    recall = _safe_div(tp, support)
-    f1 = _safe_div(2 * precision * recall, precision + recall)
+    every = list(range(n_classes))
+    cm = confusion_matrix(labels, pred, labels=every) if len(labels) else np.zeros((n_classes, n_classes), int)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, pred, labels=every, zero_division=0)
     present = support > 0
     aucs: list[float | None] = []
-    for c in range(n_classes):
+    for c in every:
         positives = labels == c
-        if positives.all() or not positives.any():
-            aucs.append(None)
-        else:
-            aucs.append(float(compute_roc_auc(torch.as_tensor(probs[:, c]), torch.as_tensor(positives.astype(np.int64)))))
+        one_class = positives.all() or not positives.any()
+        aucs.append(None if one_class else float(roc_auc_score(positives, probs[:, c])))
     valid_aucs = [a for a in aucs if a is not None]
     return {
         "n": int(len(labels)),
         "classes": list(class_names),
         "accuracy": float((pred == labels).mean()) if len(labels) else float("nan"),
+        # sklearn's balanced_accuracy_score: mean recall over the classes present
         "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
         "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
         "macro_auc": float(np.mean(valid_aucs)) if valid_aucs else None,
@@ -68,7 +63,7 @@ def classification_report(probs: np.ndarray, labels: np.ndarray, class_names: Se
             }
             for c, name in enumerate(class_names)
         },
-        "confusion_matrix": cm.tolist(),
+        "confusion_matrix": np.asarray(cm).tolist(),
     }
 
 
