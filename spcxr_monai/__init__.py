@@ -6,6 +6,6 @@ Subpackages are imported here so bundle configs can use ``$import spcxr_monai`` 
 
 __version__ = "0.1.0"
 
-from spcxr_monai import data, distributed, engines, errors, export, metrics, networks, pretrained, transforms, utils  # noqa: E402
+from spcxr_monai import data, distributed, engines, errors, export, metrics, networks, pretrained, transforms, utils, workflows  # noqa: E402
 
-__all__ = ["data", "distributed", "engines", "errors", "export", "metrics", "networks", "pretrained", "transforms", "utils", "__version__"]
+__all__ = ["data", "distributed", "engines", "errors", "export", "metrics", "networks", "pretrained", "transforms", "utils", "workflows", "__version__"]

@@ -17,7 +17,7 @@ from spcxr_monai.data.split import split_by_patient
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["eval_datalist", "make_datalist", "make_unlabelled_datalist"]
+__all__ = ["eval_datalist", "make_datalist", "make_unlabelled_datalist", "maybe_make_datalist"]
 
 
 def _relative_to(path: str, base: Path) -> str:
@@ -155,3 +155,9 @@ def eval_datalist(
         eval_dir, len(dropped), len(items), threshold, dedup_against,
     )
     return kept
+
+
+def maybe_make_datalist(source: str | os.PathLike | None, **kwargs) -> dict:
+    """:func:`make_datalist` of ``source`` (no JSON written), or ``{}`` when ``source`` is empty: an
+    optional data set (e.g. the pretraining bundle's feature probe) switched by one config value."""
+    return make_datalist(source, None, **kwargs) if source else {}

@@ -10,7 +10,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["class_weights", "split_by_patient", "subsample_stratified"]
+__all__ = ["class_weights", "split_by_patient", "split_items", "subsample_stratified"]
 
 
 def split_by_patient(
@@ -77,7 +77,7 @@ def subsample_stratified(items: Sequence[dict], fraction: float, seed: int = 0) 
     return kept
 
 
-def class_weights(items: Sequence[dict], num_classes: int):
+def class_weights(items: Sequence[dict], num_classes: int, device=None):
     """Inverse-frequency class weights (mean 1 over the classes present) for ``CrossEntropyLoss(weight=...)``:
     scikit-learn's "balanced" weights; absent classes get 0."""
     import torch
@@ -88,4 +88,28 @@ def class_weights(items: Sequence[dict], num_classes: int):
     weights = np.zeros(num_classes)
     if present.size:
         weights[present] = compute_class_weight("balanced", classes=present, y=labels)
-    return torch.as_tensor(weights, dtype=torch.float32)
+    return torch.as_tensor(weights, dtype=torch.float32, device=device)
+
+
+def split_items(
+    datalist: Mapping[str, Sequence[dict]],
+    split: str = "training",
+    fraction: float = 1.0,
+    seed: int = 0,
+    label_key: str | None = None,
+) -> list[dict]:
+    """One split of a datalist, as a dataset's data.
+
+    Args:
+        datalist: ``{"training": [...], "validation": [...], ...}``; a missing split gives ``[]``.
+        split: which split.
+        fraction: keep this fraction of each class's patients (:func:`subsample_stratified`).
+        seed: seed of that subset.
+        label_key: make each item ``{"image", "label": item[label_key]}`` (``"mask"`` for segmentation).
+    """
+    items = list(datalist.get(split, []))
+    if fraction < 1 and items:
+        items = subsample_stratified(items, fraction, seed)
+    if label_key:
+        items = [{"image": item["image"], "label": item[label_key]} for item in items]
+    return items

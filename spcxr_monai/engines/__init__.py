@@ -15,6 +15,7 @@ from spcxr_monai.engines.handlers import (
     GradientClipHandler,
     ReconstructionFigureHandler,
     SegmentationOverlayWriter,
+    TerminalProgressBar,
 )
 from spcxr_monai.engines.inferer import AutocastInferer, cpu_has_fast_bf16, resolve_amp_dtype
 from spcxr_monai.engines.loss_guard import NonFiniteLossError, StopOnNonFiniteLoss
@@ -49,6 +50,7 @@ __all__ = [
     "MaskedL1Loss",
     "ReconstructionFigureHandler",
     "SegmentationOverlayWriter",
+    "TerminalProgressBar",
     "cpu_has_fast_bf16",
     "extract_features",
     "latest_checkpoint",

@@ -1,4 +1,5 @@
-"""Ignite handlers MONAI lacks for GMML: gradient clipping and the reconstruction figure."""
+"""Ignite handlers MONAI lacks: gradient clipping, the GMML reconstruction figure, the classification
+report, per-image class probabilities, segmentation overlays, and a progress bar for terminals only."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from ignite.handlers import ProgressBar
 from ignite.engine import Engine, Events
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys
@@ -19,7 +21,19 @@ __all__ = [
     "GradientClipHandler",
     "ReconstructionFigureHandler",
     "SegmentationOverlayWriter",
+    "TerminalProgressBar",
 ]
+
+
+class TerminalProgressBar(ProgressBar):
+    """Ignite's ``ProgressBar``, attached only when stderr is a terminal: log files and CI output get no
+    bar redraws (the logging handlers report there)."""
+
+    def attach(self, engine: Engine, *args, **kwargs) -> None:  # type: ignore[override]
+        from spcxr_monai.utils import on_terminal
+
+        if on_terminal():
+            super().attach(engine, *args, **kwargs)
 
 
 class GradientClipHandler:

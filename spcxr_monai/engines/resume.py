@@ -49,12 +49,25 @@ class RunRecord:
     """What defines a run, saved in each checkpoint and compared on resume.
 
     Args:
-        fields: JSON-like values (network size, image size, data fingerprint, ...). Resuming from a
+        network: the network (recorded by its class name) or a name.
+        training_items: the training datalist, recorded as its :func:`data_fingerprint`.
+        fingerprint_keys: the item keys the fingerprint hashes.
+        fields: further JSON-like values (network size, image size, classes, ...). Resuming from a
             checkpoint whose record differs raises :class:`CheckpointMismatchError` listing every
             difference.
     """
 
-    def __init__(self, **fields: Any) -> None:
+    def __init__(
+        self,
+        network: Any = None,
+        training_items: Sequence[Mapping] | None = None,
+        fingerprint_keys: Sequence[str] = ("image",),
+        **fields: Any,
+    ) -> None:
+        if network is not None:
+            fields["network"] = network if isinstance(network, str) else type(network).__name__
+        if training_items is not None:
+            fields["training_data"] = data_fingerprint(training_items, fingerprint_keys)
         self.fields = fields
 
     def state_dict(self) -> dict:

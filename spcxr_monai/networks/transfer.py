@@ -150,7 +150,10 @@ def load_encoder_weights(
 
 
 def maybe_load_encoder_weights(
-    target: nn.Module, checkpoint: str | os.PathLike | None, freeze: bool = False
+    target: nn.Module,
+    checkpoint: str | os.PathLike | None,
+    freeze: bool = False,
+    device: torch.device | str | None = None,
 ) -> nn.Module:
     """:func:`load_encoder_weights` when ``checkpoint`` is set, else ``target`` as it is (training from
     scratch); lets a bundle switch the initialisation with one config value.
@@ -160,6 +163,7 @@ def maybe_load_encoder_weights(
         checkpoint: a checkpoint path, ``"released"`` for the encoder shipped with the package
             (:mod:`spcxr_monai.pretrained`), or empty / None for scratch.
         freeze: stop gradients into the encoder (a linear probe: only the head trains).
+        device: where to move ``target`` afterwards (None: where it is).
     """
     checkpoint = resolve_checkpoint(checkpoint)
     if checkpoint:
@@ -170,10 +174,12 @@ def maybe_load_encoder_weights(
     if freeze:
         encoder_of(target).requires_grad_(False)
         logger.info("encoder frozen: linear probe")
-    return target
+    return target.to(device) if device is not None else target
 
 
-def maybe_load_gmml_weights(target: nn.Module, checkpoint: str | os.PathLike | None) -> nn.Module:
+def maybe_load_gmml_weights(
+    target: nn.Module, checkpoint: str | os.PathLike | None, device: torch.device | str | None = None
+) -> nn.Module:
     """Initialise a :class:`GMMLViT` from a GMML checkpoint: the encoder as :func:`load_encoder_weights`
     (position embeddings resized to the target's grid) and the reconstruction head when the checkpoint
     has one (strictly), so pretraining continues from it; empty: ``target`` as it is.
@@ -181,11 +187,12 @@ def maybe_load_gmml_weights(target: nn.Module, checkpoint: str | os.PathLike | N
     Args:
         target: a GMMLViT (a module with ``.vit`` and ``.head``).
         checkpoint: a checkpoint path, ``"released"`` or empty / None.
+        device: where to move ``target`` afterwards (None: where it is).
     """
     checkpoint = resolve_checkpoint(checkpoint)
     if not checkpoint:
         logger.info("GMML ViT initialised from scratch")
-        return target
+        return target.to(device) if device is not None else target
     state = checkpoint_state(checkpoint)  # read once: encoder and head come from the same dict
     load_encoder_weights(target, state)
     head = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
@@ -195,4 +202,4 @@ def maybe_load_gmml_weights(target: nn.Module, checkpoint: str | os.PathLike | N
         except RuntimeError as e:
             raise ValueError(f"{checkpoint}: reconstruction head does not match the target ({e})") from e
     logger.info("GMML ViT initialised from %s (%s)", checkpoint, "encoder and head" if head else "encoder only")
-    return target
+    return target.to(device) if device is not None else target

@@ -11,6 +11,7 @@ from spcxr_monai.transforms.group_mask import (
     group_mask_batch,
 )
 from spcxr_monai.transforms.io import LoadCXR, LoadCXRd, LoadCXRD, LoadCXRDict
+from spcxr_monai.transforms.preprocessing import cxr_preprocessing
 
 __all__ = [
     "CORRUPTIONS",
@@ -28,4 +29,5 @@ __all__ = [
     "SaveDicomSegd",
     "SaveDicomSegD",
     "SaveDicomSegDict",
+    "cxr_preprocessing",
 ]
