@@ -55,6 +55,9 @@ def run_training(
 ) -> None:
     """Attach the checkpoint saver (rank 0 only) and the resume loader, then run.
 
+    In a config, give ``checkpoint_saver`` before ``trainer``: the saver's ``save_dict`` builds the
+    network, so a seeded run draws its initial weights before the data are cached, as it always has.
+
     Args:
         trainer: MONAI's ``SupervisedTrainer``.
         checkpoint_saver: attached on the main process only: one set of checkpoints for all ranks.
