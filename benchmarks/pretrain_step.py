@@ -22,6 +22,8 @@ Modes:
 - fp32: fp32 with fused attention (``scaled_dot_product_attention``)
 - bf16: fused attention under ``torch.autocast(bfloat16)``: what ``amp="auto"`` picks on a GPU with bf16
   and on a CPU with AVX512-BF16 / AMX
+- bf16-compiled: bf16 with the network's forward under ``torch.compile`` (inductor, default mode); not in
+  the default list (compiling takes a while)
 
 Model FLOPs are counted with ``torch.utils.flop_counter`` (forward x 3 for a training step); give
 ``--peak-tflops`` (e.g. 989 for an H100 SXM in dense bf16) to print model FLOPs utilisation.
@@ -40,7 +42,7 @@ import time
 import torch
 
 RECIPES = ("vit", "gmml", "gmml-v010", "mae", "vitautoenc")
-MODES = ("eager-fp32", "fp32", "bf16")
+MODES = ("eager-fp32", "fp32", "bf16", "bf16-compiled")
 
 
 def _build(recipe: str, size: int, model: str, device: torch.device, batch: int, fused: bool):
@@ -107,7 +109,10 @@ def run_one(recipe: str, mode: str, size: int, model: str, batch: int, steps: in
     net, loss, images = _build(recipe, size, model, dev, batch, fused=mode != "eager-fp32")
     flops = 3 * _forward_flops(net, images, recipe)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if mode == "bf16" else contextlib.nullcontext()
+    if mode == "bf16-compiled":
+        net.forward = torch.compile(net.forward)
+    bf16 = mode.startswith("bf16")
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -116,7 +121,8 @@ def run_one(recipe: str, mode: str, size: int, model: str, batch: int, steps: in
         value.backward()
         opt.step()
 
-    step()  # warm-up
+    step()  # warm-up (and compilation)
+    step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -142,7 +148,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--recipes", nargs="+", default=["vit", "gmml"], choices=RECIPES)
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--modes", nargs="+", default=["eager-fp32", "fp32", "bf16"], choices=MODES)
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process (default: torch's)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="device peak, for model FLOPs utilisation")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from fastapi import HTTPException
 from lib.dicomweb import RADIOGRAPH_MODALITIES, RadiographDICOMwebDatastore
@@ -47,7 +47,7 @@ from monailabel.interfaces.tasks.strategy import Strategy
 from monailabel.tasks.activelearning.first import First
 from monailabel.tasks.activelearning.random import Random
 
-from spcxr_monai.errors import SpcxrError
+from spcxr_monai.errors import find_spcxr_error
 
 logger = logging.getLogger(__name__)
 
@@ -85,17 +85,6 @@ def check_host(host: str, auth_enabled: bool, allow_open_host: bool = False) -> 
         "(MONAI_LABEL_AUTH_ENABLE=true, MONAI_LABEL_AUTH_REALM_URI=<Keycloak realm>), or, behind a proxy "
         "that authenticates, --conf allow_open_host true"
     )
-
-
-def input_error(error: BaseException) -> Optional[SpcxrError]:
-    """The toolkit's own error (bad file, bad config) behind ``error``, if any: MONAI's transforms wrap it."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, SpcxrError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
 
 
 def model_name(bundle_path: str) -> str:
@@ -154,7 +143,7 @@ class SPCXRApp(MONAILabelApp):
         try:
             return super().infer(request, datastore)
         except Exception as e:
-            cause = input_error(e)
+            cause = find_spcxr_error(e)  # a bad file or setting, which MONAI's transforms wrap
             if cause is None:
                 raise
             raise HTTPException(status_code=422, detail=str(cause)) from e

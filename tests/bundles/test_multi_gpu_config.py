@@ -19,15 +19,17 @@ def test_multi_gpu_config_overrides_device_network_and_samplers(bundle):
     assert parser["train"]["dataloader"]["sampler"] == "@train#sampler"
     assert parser["train"]["sampler"]["_target_"] == "DistributedSampler"
     assert parser["validate"]["dataloader"]["sampler"] == "@validate#sampler"
-    assert any("init_distributed" in step for step in parser["initialize"])
-    assert any("destroy_process_group" in step for step in parser["finalize"])
-    # the training steps of train.json are kept (checkpointing on rank 0, resume), plus the sampler epochs
+    assert parser["network"]["module"] == "@network_init"  # the same initialised network, wrapped
+    assert parser["initialize"] == [{"_target_": "spcxr_monai.workflows.initialize_run", "seed": "@seed",
+                                     "num_threads": "@num_threads", "distributed": True}]
+    assert parser["finalize"][0]["_target_"] == "spcxr_monai.workflows.close_run"  # leaves the process group
+    # the training run of train.json (checkpointing on rank 0, resume), plus the sampler's epochs
     single = ConfigParser()
     single.read_config(str(configs / "train.json"))
-    assert all(any(step in multi for multi in parser["training"]) for step in single["training"])
+    assert parser["training"] == [{**single["training"][0], "sampler": "@train#sampler"}]
     # every id the override refers to exists in train.json
-    for ref in ("network_def", "train#handlers", "train#log_handlers", "validate#handlers", "validate#log_handlers",
-                "tb_writer", "seed"):
+    for ref in ("network_init", "train#handlers", "train#log_handlers", "validate#handlers", "validate#log_handlers",
+                "tb_writer", "seed", "device"):
         assert ref in single, ref
     # rank 0's writers chosen by name, never by slicing a list
     assert "on_main_process(@train#log_handlers)" in parser["train"]["trainer"]["train_handlers"]

@@ -9,11 +9,11 @@ import json
 import shutil
 import socket
 import subprocess
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from processes import stop, wait_for_http
 
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
@@ -56,24 +56,10 @@ def orthanc(folder: Path, timeout: float = 60) -> Iterator[str]:
     proc = subprocess.Popen(["Orthanc", str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"Orthanc exited ({proc.returncode}):\n{(folder / 'orthanc.log').read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/system", timeout=5).read()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Orthanc not up in {timeout} s:\n{(folder / 'orthanc.log').read_text()[-3000:]}")
-                time.sleep(0.5)
+        wait_for_http(proc, f"{url}/system", folder / "orthanc.log", "Orthanc", timeout)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 

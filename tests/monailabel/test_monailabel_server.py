@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from pydicom.uid import generate_uid
 from spcxr_monai.data import sample_dicom
 
 import orthanc_pacs as pacs
+from processes import stop, wait_for_http
 from bundle_helpers import BUNDLES, run_bundle
 
 pytestmark = pytest.mark.monailabel
@@ -120,24 +120,10 @@ def _server(studies: str, bundles: dict, work: Path, name: str, env: dict | None
              **(env or {})},
     )
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"MONAI Label server exited ({server.returncode}):\n{log_file.read_text()[-4000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/info/", timeout=5).read()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"MONAI Label server not up in 240 s:\n{log_file.read_text()[-4000:]}")
-                time.sleep(1)
+        wait_for_http(server, f"{url}/info/", log_file, "MONAI Label server", 240)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         log.close()
 
 
