@@ -32,6 +32,8 @@ $STUDY --fractions 0.01 --seeds 1 --min-steps 300 --recipes $G --out $R/classifi
 $STUDY --fractions 0.01 --seeds 1 --min-steps 300 --recipes $B --out $R/classification_runs/f1_s1_baselines
 $STUDY --fractions 0.01 --seeds 2 --min-steps 300 --recipes $G $B --out $R/classification_runs/f1_s2_all
 $STUDY --fractions 1.0 --seeds 1 --epochs 10 --recipes $G $B --out $R/classification_runs/f100_s12_all
+# 100% labels seed 2 (the session after; with --data ../shared/data, from a frozen copy of the repository)
+$STUDY --fractions 1.0 --seeds 2 --epochs 10 --recipes $G $B --out $R/classification_runs/f100_s2_all
 
 # 4. One table from all runs of the chosen recipes.
 python experiments/pretrain_vs_scratch.py --recipes $G $B --out $R \
