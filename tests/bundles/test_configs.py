@@ -36,3 +36,22 @@ def test_pretraining_bundle_uses_the_libraries_gmml_defaults():
     assert config["max_ratio"] == GMML_MAX_RATIO
     assert config["max_block_frac"] == GMML_MAX_BLOCK_FRAC
     assert tuple(config["corruptions"]) == GMML_CORRUPTIONS
+
+
+def _strings(node):
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+@pytest.mark.parametrize("path", sorted(BUNDLES.glob("*/configs/*.json")), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_configs_wire_components_rather_than_python(path):
+    """Model-zoo style: components by ``_target_``; Python expressions few and short (imports aside)."""
+    expressions = [s for s in _strings(json.loads(path.read_text())) if s.startswith("$") and not s.startswith("$import")]
+    assert len(expressions) <= 15, expressions
+    assert not [s for s in expressions if len(s) > 100]
