@@ -16,8 +16,8 @@ Keycloak realm in ``MONAI_LABEL_AUTH_REALM_URI``; see ``monailabel_app/README.md
   ``models/model.pt`` (default: this repository's segmentation and classification bundles). The
   model name is the folder's name without ``spcxr_`` (``lung_segmentation``, ``cxr_classification``).
   A bundle without a trained ``models/model.pt`` is left out with a warning.
-- ``bundle_overrides``: a JSON object of bundle config values for models trained with other than the
-  defaults, e.g. ``{"model_size": "tiny", "image_size": 64}``.
+- ``bundle_overrides``: a JSON object of inference config values, e.g. ``{"mask_value": 1}``; the
+  networks' sizes need none: the inference configs read them off ``models/model.pt``.
 - ``preload``: ``true`` loads the networks at start-up.
 - ``modalities``: with ``--studies http(s)://.../dicom-web``, the series modalities served (default
   ``CR,DX``); ``final`` labels saved there go back to the PACS as DICOM SEG (see ``lib/dicomweb.py``).

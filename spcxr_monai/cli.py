@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="class probabilities for CXR files (DICOM, PNG, ...) from a classification bundle")
     p.add_argument("files", nargs="+", help="image files")
     p.add_argument("--bundle", default="bundles/spcxr_cxr_classification", help="trained classification bundle folder")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="bundle config overrides, e.g. model_size=tiny")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="inference config overrides, e.g. ckpt_dir=runs/cls/models (the network's sizes are read off the checkpoint)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("export", help="TorchScript / ONNX of a trained classification or segmentation bundle")
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", nargs="+", default=["torchscript", "onnx"], choices=["torchscript", "onnx"])
     p.add_argument("-o", "--output-dir", help="where to write model.ts / model.onnx (default: the bundle's models/)")
     p.add_argument("--checkpoint", help="weights to export (default: models/model.pt)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="config the model was trained with, e.g. image_size=64")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="inference config overrides (the network's sizes are read off the checkpoint)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("sample", help="print the folder of the embedded sample")

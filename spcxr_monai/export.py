@@ -71,7 +71,8 @@ def export_bundle(bundle_dir: str, formats: tuple[str, ...] = FORMATS, output_di
         formats: any of ``torchscript`` (``models/model.ts``, traced) and ``onnx`` (``models/model.onnx``).
         output_dir: where to write (default: the bundle's ``models/``).
         ckpt_file: the weights (default: ``models/model.pt``, the best validation model).
-        overrides: inference config values the model was trained with (``image_size``, ``model_size``, ...).
+        overrides: inference config values; the network's sizes are read off ``ckpt_file`` (a value given
+            here, e.g. ``image_size``, wins).
 
     Raises:
         CXRInputError: no inference config or no trained weights, named.
@@ -88,7 +89,8 @@ def export_bundle(bundle_dir: str, formats: tuple[str, ...] = FORMATS, output_di
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
-    overrides = {"bundle_root": bundle_dir, **(overrides or {})}
+    # the sizes come from the weights being exported (the inference config reads them off its checkpoint)
+    overrides = {"bundle_root": bundle_dir, "checkpoint": ckpt_file, **(overrides or {})}
     output_dir = os.path.abspath(output_dir or os.path.join(bundle_dir, "models"))
     os.makedirs(output_dir, exist_ok=True)
     meta = export_metadata(bundle_dir, overrides, ckpt_file)

@@ -60,9 +60,9 @@ class SPCXRBundleInferTask(BundleInferTask):
         path: the bundle folder (``configs/inference.json``, ``configs/metadata.json``,
             ``models/model.pt``).
         conf: the app's ``--conf`` values.
-        overrides: bundle config values to set before anything is built, e.g.
-            ``{"model_size": "tiny", "image_size": 64}`` for a model trained with those values; ids the
-            bundle does not define are ignored.
+        overrides: bundle config values to set before anything is built (the network's sizes need none:
+            the inference config reads them off the bundle's ``models/model.pt``); ids the bundle does
+            not define are ignored.
         type: ``segmentation`` or ``classification``; read off the bundle's metadata when empty.
         kwargs: passed on to :class:`BundleInferTask`.
     """

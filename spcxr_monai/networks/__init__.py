@@ -15,6 +15,7 @@ from spcxr_monai.networks.transfer import (
     maybe_load_encoder_weights,
     maybe_load_gmml_weights,
     resize_position_embeddings,
+    trained_sizes,
 )
 from spcxr_monai.networks.unetr import create_unetr
 
@@ -36,4 +37,5 @@ __all__ = [
     "maybe_load_gmml_weights",
     "resize_position_embeddings",
     "set_fused_attention",
+    "trained_sizes",
 ]

@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from monai.networks.nets import ViT
 from torch import nn
 
+from spcxr_monai.networks.encoder import VIT_SIZES
 from spcxr_monai.pretrained import resolve_checkpoint
 
-__all__ = ["checkpoint_state", "encoder_of", "encoder_state_dict", "maybe_load_gmml_weights", "resize_position_embeddings", "load_encoder_weights", "maybe_load_encoder_weights"]
+__all__ = ["checkpoint_state", "trained_sizes", "encoder_of", "encoder_state_dict", "maybe_load_gmml_weights", "resize_position_embeddings", "load_encoder_weights", "maybe_load_encoder_weights"]
 
 logger = logging.getLogger(__name__)
 PATCH_WEIGHT = "patch_embedding.patch_embeddings.weight"
@@ -203,3 +204,39 @@ def maybe_load_gmml_weights(
             raise ValueError(f"{checkpoint}: reconstruction head does not match the target ({e})") from e
     logger.info("GMML ViT initialised from %s (%s)", checkpoint, "encoder and head" if head else "encoder only")
     return target.to(device) if device is not None else target
+
+
+def trained_sizes(
+    checkpoint: str | os.PathLike,
+    model_size: str = "tiny",
+    image_size: int = 128,
+    patch_size: int = 16,
+    feature_size: int = 16,
+) -> dict:
+    """The sizes of the network a checkpoint holds, read off its weights, so that inference builds the
+    network it is about to load (one place for them: the trained file, not copies in configs).
+
+    ``model_size`` from the token width (:data:`VIT_SIZES`), ``patch_size`` from the patch embedding,
+    ``image_size`` from the number of position embeddings (square images), ``feature_size`` from a
+    UNETR's first encoder block. The arguments are used where the checkpoint does not exist yet (loading
+    it then fails with its own error) or does not hold that part (no UNETR: ``feature_size``).
+
+    Raises:
+        ValueError: the checkpoint's token width is none of the named sizes.
+    """
+    sizes = {"model_size": model_size, "image_size": image_size, "patch_size": patch_size, "feature_size": feature_size}
+    if not os.path.isfile(resolve_checkpoint(checkpoint)):
+        return sizes
+    state = checkpoint_state(checkpoint)
+    patches = state.get("vit.patch_embedding.patch_embeddings.weight")
+    if patches is None:
+        return sizes
+    width, patch = int(patches.shape[0]), int(patches.shape[-1])
+    named = [name for name, dims in VIT_SIZES.items() if dims["hidden_size"] == width]
+    if not named:
+        raise ValueError(f"{checkpoint}: token width {width} is none of the named ViT sizes {sorted(VIT_SIZES)}")
+    tokens = int(state["vit.patch_embedding.position_embeddings"].shape[1])
+    sizes.update(model_size=named[0], patch_size=patch, image_size=math.isqrt(tokens) * patch)
+    if "encoder1.layer.conv1.conv.weight" in state:
+        sizes["feature_size"] = int(state["encoder1.layer.conv1.conv.weight"].shape[0])
+    return sizes

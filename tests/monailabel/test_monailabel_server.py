@@ -111,8 +111,8 @@ def _server(studies: str, bundles: dict, work: Path, name: str, env: dict | None
     server = subprocess.Popen(
         [
             str(python), "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", studies,
-            "--conf", "bundles", ",".join(str(p) for p in bundles.values()),
-            "--conf", "bundle_overrides", json.dumps(SIZES), "--host", "127.0.0.1", "--port", str(port),
+            "--conf", "bundles", ",".join(str(p) for p in bundles.values()),  # sizes: read off the weights
+            "--host", "127.0.0.1", "--port", str(port),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from monai.networks.nets import ViT
@@ -147,3 +149,34 @@ def test_gmml_checkpoint_in_fp16_restores_encoder_and_head(tmp_path):
     assert maybe_load_gmml_weights(untouched, "") is untouched
     with pytest.raises(ValueError, match="patch size mismatch"):
         maybe_load_gmml_weights(create_gmml_vit("tiny", img_size=64, patch_size=8), str(tmp_path / "gmml.pt"))
+
+
+def test_trained_sizes_are_read_off_the_weights(tmp_path):
+    from spcxr_monai.networks import create_unetr, create_vit_classifier, trained_sizes
+
+    torch.save(create_unetr("tiny", img_size=64, feature_size=8).state_dict(), tmp_path / "unetr.pt")
+    torch.save({"network": create_vit_classifier("small", img_size=96).state_dict()}, tmp_path / "clf.pt")
+    assert trained_sizes(tmp_path / "unetr.pt") == {"model_size": "tiny", "image_size": 64, "patch_size": 16,
+                                                   "feature_size": 8}
+    assert trained_sizes(tmp_path / "clf.pt", feature_size=4) == {"model_size": "small", "image_size": 96,
+                                                                 "patch_size": 16, "feature_size": 4}
+    # no checkpoint yet: the given values
+    assert trained_sizes(tmp_path / "absent.pt", image_size=99)["image_size"] == 99
+
+
+def test_inference_config_builds_the_network_its_checkpoint_holds(tmp_path):
+    """No size copied by hand: a 64 px ViT-S checkpoint makes a 64 px ViT-S network and a 64 px resize."""
+    from monai.bundle import ConfigParser
+
+    from spcxr_monai.networks import create_vit_classifier
+
+    bundle = Path(__file__).resolve().parents[2] / "bundles" / "spcxr_cxr_classification"
+    (tmp_path / "models").mkdir()
+    torch.save(create_vit_classifier("small", img_size=64).state_dict(), tmp_path / "models" / "model.pt")
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.json"))
+    parser.update({"bundle_root": str(tmp_path)})
+    network = parser.get_parsed_content("network_def")
+    assert network.img_size == (64, 64) and network.vit.norm.normalized_shape == (384,)
+    resize = [t for t in parser.get_parsed_content("preprocessing").transforms if type(t).__name__ == "Resized"]
+    assert list(resize[0].resizer.spatial_size) == [64, 64]
