@@ -229,6 +229,9 @@ class ClassProbabilityWriter:
 class SegmentationOverlayWriter:
     """Save PNG overlays (image, ground truth outline green, prediction outline red) during an evaluation.
 
+    Outlines by scikit-image's ``find_boundaries``, drawn over the image by MONAI's ``blend_images``;
+    the PNG has the image's size and orientation.
+
     Expects decollated outputs with ``image`` (1, H, W), ``pred`` and ``label`` one-hot (2, H, W) or
     index maps (1, H, W).
 
@@ -251,8 +254,22 @@ class SegmentationOverlayWriter:
         x = torch.as_tensor(x).detach().cpu()
         return (x.argmax(0) if x.shape[0] > 1 else x[0]).numpy() > 0
 
+    @classmethod
+    def overlay(cls, image: torch.Tensor, label: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
+        """(H, W, 3) uint8: the image in grey, the label's outline green, the prediction's red (on top)."""
+        from monai.visualize import blend_images
+        from skimage.segmentation import find_boundaries
+
+        grey = torch.as_tensor(image).detach().cpu().float()[:1].numpy()
+        grey = (grey - grey.min()) / max(float(grey.max() - grey.min()), 1e-8)
+        # colours of the "brg" colour map: 0.5 red, 1.0 green; 0 stays transparent
+        outlines = np.where(find_boundaries(cls._foreground(pred)), 0.5,
+                            np.where(find_boundaries(cls._foreground(label)), 1.0, 0.0))
+        rgb = blend_images(grey, outlines[None].astype(np.float32), alpha=1.0, cmap="brg", rescale_arrays=False)
+        return (np.clip(np.asarray(rgb), 0, 1).transpose(1, 2, 0) * 255).round().astype(np.uint8)
+
     def __call__(self, engine: Engine) -> None:
-        from matplotlib.figure import Figure
+        from PIL import Image
 
         output = engine.state.output
         os.makedirs(self.output_dir, exist_ok=True)
@@ -262,13 +279,6 @@ class SegmentationOverlayWriter:
             image = item[CommonKeys.IMAGE]
             meta = getattr(image, "meta", {}) or {}
             stem = os.path.basename(str(meta.get("filename_or_obj", len(self.written)))).split(".")[0]
-            fig = Figure(figsize=(4, 4))
-            ax = fig.subplots()
-            ax.imshow(torch.as_tensor(image)[0].detach().cpu().numpy(), cmap="gray")
-            ax.contour(self._foreground(item[CommonKeys.LABEL]), levels=[0.5], colors="lime", linewidths=0.8)
-            ax.contour(self._foreground(item[CommonKeys.PRED]), levels=[0.5], colors="red", linewidths=0.8)
-            ax.set_axis_off()
-            fig.tight_layout()
             path = os.path.join(self.output_dir, f"{stem}_overlay.png")
-            fig.savefig(path, dpi=80)
+            Image.fromarray(self.overlay(image, item[CommonKeys.LABEL], item[CommonKeys.PRED])).save(path)
             self.written.append(path)

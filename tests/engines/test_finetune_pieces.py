@@ -143,3 +143,21 @@ def test_configure_threads_follows_argument_then_environment(monkeypatch):
             configure_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_segmentation_overlay_draws_truth_green_and_prediction_red_over_grey():
+    from spcxr_monai.engines import SegmentationOverlayWriter
+
+    image = torch.linspace(-1, 1, 64 * 64).reshape(1, 64, 64)
+    label = torch.zeros(1, 64, 64)
+    label[0, 10:30, 10:30] = 1
+    pred = torch.zeros(2, 64, 64)  # one-hot
+    pred[1, 20:40, 20:40] = 1
+    pred[0] = 1 - pred[1]
+    rgb = SegmentationOverlayWriter.overlay(image, label, pred)
+    assert rgb.shape == (64, 64, 3) and rgb.dtype.name == "uint8"
+    assert tuple(rgb[10, 15]) == (0, 255, 0)  # on the truth's outline only
+    red, green, blue = (int(c) for c in rgb[20, 30])  # on the prediction's outline
+    assert red > 250 and green < 5 and blue < 5
+    assert rgb[50, 50, 0] == rgb[50, 50, 1] == rgb[50, 50, 2]  # off the outlines: the image in grey
+    assert rgb[0, 0, 0] < rgb[63, 63, 0]  # dark to bright, as the image
