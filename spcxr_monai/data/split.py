@@ -26,6 +26,9 @@ def split_by_patient(
 
     Returns:
         split name -> items; every patient's images land in exactly one split.
+
+    (MONAI's ``partition_dataset_classes`` has no patient groups; scikit-learn's ``StratifiedGroupKFold``
+    gives k folds, not fractions; and either would change every split behind the committed studies.)
     """
     if sum(fractions.values()) >= 1.0 or any(f < 0 for f in fractions.values()):
         raise ValueError(f"split fractions must be >= 0 and sum to < 1 (the rest trains), got {dict(fractions)}")

@@ -192,7 +192,8 @@ class ClassProbabilityWriter:
     """Write ``{image file: {class: probability}}`` as JSON when an inference run completes.
 
     Expects decollated outputs with ``pred`` holding class probabilities (C,). The result is also
-    kept as ``engine.state.class_probabilities``.
+    kept as ``engine.state.class_probabilities``. (MONAI's ``ClassificationSaver`` writes a CSV of
+    unnamed columns; ``spcxr predict`` answers with probabilities by class name.)
 
     Args:
         output_file: JSON file to write (folders are created).
