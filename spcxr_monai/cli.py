@@ -134,6 +134,7 @@ def _run_inference(config: str, bundle: str, overrides: dict, tmp: str) -> dict:
     from monai.bundle import ConfigWorkflow
 
     # MONAI's bundle logger writes to the stdout captured at import; keep stdout for the JSON
+    # (and ConfigWorkflow, not create_workflow, which prints its input summary there)
     logging.getLogger("monai.bundle.workflows").setLevel(logging.WARNING)
     workflow = ConfigWorkflow(
         config_file=config,
