@@ -134,9 +134,7 @@ class SPCXRApp(MONAILabelApp):
         )
         modalities = [m.strip() for m in self.conf.get("modalities", ",".join(RADIOGRAPH_MODALITIES)).split(",")]
         cache = (settings.MONAI_LABEL_DICOMWEB_CACHE_PATH or "").strip()
-        return RadiographDICOMwebDatastore(client, modalities=[m for m in modalities if m],
-                                           cache_path=cache or None,
-                                           fetch_by_frame=settings.MONAI_LABEL_DICOMWEB_FETCH_BY_FRAME)
+        return RadiographDICOMwebDatastore(client, modalities=[m for m in modalities if m], cache_path=cache or None)
 
     def infer(self, request, datastore=None):
         """MONAI Label's ``infer``; a bad image is answered 422 with the file and the problem, not a bare 500."""

@@ -64,7 +64,6 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         client: the DICOMweb client of the PACS.
         modalities: series modalities listed as images.
         cache_path: local cache folder; default ``~/.cache/monailabel/dicom/<hash of the URL>``.
-        fetch_by_frame: as :class:`DICOMWebDatastore`.
         segment_label: the SEG segment's label.
     """
 
@@ -73,13 +72,12 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         client: DICOMwebClient,
         modalities: Sequence[str] = RADIOGRAPH_MODALITIES,
         cache_path: Optional[str] = None,
-        fetch_by_frame: bool = False,
         segment_label: str = "Lungs",
     ) -> None:
         self._client = client
         self._modalities = tuple(modalities)
         self._search_filter: Dict[str, Any] = {}
-        self._fetch_by_frame = fetch_by_frame
+        self._fetch_by_frame = False  # whole instances, as stored (frames would need the PACS to decode)
         self._convert_to_nifti = False
         self._segment_label = segment_label
         folder = md5_digest(client.base_url)
