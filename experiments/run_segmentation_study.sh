@@ -13,5 +13,8 @@ $STUDY --fractions 0.01 --seeds 0 --out $R/f1_s0
 $STUDY --fractions 1.0 --seeds 0 --epochs 2 --out $R/f100_s0
 $STUDY --fractions 0.1 --seeds 1 --inits gmml --out $R/f10_s1
 $STUDY --fractions 0.1 --seeds 1 --inits scratch --out $R/f10_s1_scratch  # ran beside the line above
+# the session after (from a frozen copy of the repository, --data ../shared/data), the two side by side
+$STUDY --fractions 0.1 --seeds 2 --inits gmml --out $R/f10_s2_gmml
+$STUDY --fractions 0.1 --seeds 2 --inits scratch --out $R/f10_s2_scratch
 
 python experiments/segmentation_pretrain_vs_scratch.py --out $R --summarise $R/f*/runs.csv
