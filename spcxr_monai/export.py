@@ -1,7 +1,9 @@
 """Export a trained bundle's network to TorchScript and ONNX (MONAI's ``ckpt_export`` / ``onnx_export``),
 with what inference needs written into the files: input shape, preprocessing, class or label names.
 
-    spcxr export bundles/spcxr_cxr_classification [--formats torchscript onnx] [-o out/] [--set image_size=64]
+    spcxr export bundles/spcxr_cxr_classification [--formats torchscript onnx] [-o out/] [--checkpoint model.pt]
+
+The network's sizes are read off the exported checkpoint (``trained_sizes`` in the inference config).
 
 The exported network takes the *preprocessed* image, (B, 1, S, S) float32: the bundle's
 ``LoadCXR`` (one grey plane, air dark, row 0 at the top) -> ``Resize`` to S x S (area) ->

@@ -20,8 +20,8 @@ from monai.data.utils import is_supported_format
 from monai.utils import ensure_tuple
 
 from spcxr_monai.data.dicom import UNKNOWN_SPACING, is_dicom_file, read_dicom_cxr
-from spcxr_monai.data.formats import FORMAT_SUFFIXES
 from spcxr_monai.data.errors import CXRInputError
+from spcxr_monai.data.formats import FORMAT_SUFFIXES
 
 __all__ = ["CXRReader", "to_grey"]
 

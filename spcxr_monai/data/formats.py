@@ -13,13 +13,14 @@ FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
     "nifti": ("nii", "nii.gz"),
     "itk": ("mha", "mhd", "nrrd", "nhdr"),
 }
-IMAGE_SUFFIXES = tuple(f".{s}" for suffixes in FORMAT_SUFFIXES.values() for s in suffixes)
+_DOTTED = {fmt: tuple(f".{s}" for s in suffixes) for fmt, suffixes in FORMAT_SUFFIXES.items()}
+IMAGE_SUFFIXES = tuple(s for dotted in _DOTTED.values() for s in dotted)
 
 
 def image_format(path: str | os.PathLike) -> str | None:
     """The reader (a key of :data:`FORMAT_SUFFIXES`) for the file's suffix, or None."""
     name = os.fspath(path).lower()
-    return next((fmt for fmt, suffixes in FORMAT_SUFFIXES.items() if name.endswith(tuple(f".{s}" for s in suffixes))), None)
+    return next((fmt for fmt, dotted in _DOTTED.items() if name.endswith(dotted)), None)
 
 
 def is_image_file(path: str | os.PathLike) -> bool:

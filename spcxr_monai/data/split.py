@@ -110,9 +110,7 @@ def split_items(
         seed: seed of that subset.
         label_key: make each item ``{"image", "label": item[label_key]}`` (``"mask"`` for segmentation).
     """
-    items = list(datalist.get(split, []))
-    if fraction < 1 and items:
-        items = subsample_stratified(items, fraction, seed)
+    items = subsample_stratified(datalist.get(split, []), fraction, seed)
     if label_key:
         items = [{"image": item["image"], "label": item[label_key]} for item in items]
     return items

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from ignite.handlers import ProgressBar
 from ignite.engine import Engine, Events
+from ignite.handlers import ProgressBar
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys
 

@@ -49,7 +49,7 @@ def classification_report(probs: np.ndarray, labels: np.ndarray, class_names: Se
         "n": int(len(labels)),
         "classes": list(class_names),
         "accuracy": float((pred == labels).mean()) if len(labels) else float("nan"),
-        # sklearn's balanced_accuracy_score: mean recall over the classes present
+        # mean recall over the classes present, as sklearn's balanced_accuracy_score
         "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
         "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
         "macro_auc": float(np.mean(valid_aucs)) if valid_aucs else None,

@@ -228,14 +228,14 @@ def trained_sizes(
     if not os.path.isfile(resolve_checkpoint(checkpoint)):
         return sizes
     state = checkpoint_state(checkpoint)
-    patches = state.get("vit.patch_embedding.patch_embeddings.weight")
+    patches = state.get(f"vit.{PATCH_WEIGHT}")
     if patches is None:
         return sizes
     width, patch = int(patches.shape[0]), int(patches.shape[-1])
     named = [name for name, dims in VIT_SIZES.items() if dims["hidden_size"] == width]
     if not named:
         raise ValueError(f"{checkpoint}: token width {width} is none of the named ViT sizes {sorted(VIT_SIZES)}")
-    tokens = int(state["vit.patch_embedding.position_embeddings"].shape[1])
+    tokens = int(state[f"vit.{POS_EMBED}"].shape[1])
     sizes.update(model_size=named[0], patch_size=patch, image_size=math.isqrt(tokens) * patch)
     if "encoder1.layer.conv1.conv.weight" in state:
         sizes["feature_size"] = int(state["encoder1.layer.conv1.conv.weight"].shape[0])

@@ -7,13 +7,12 @@ import contextlib
 import gzip
 import json
 import shutil
-import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from processes import stop, wait_for_http
+from processes import free_port, stop, wait_for_http
 
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
@@ -27,19 +26,13 @@ def missing() -> str:
     return ""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def orthanc(folder: Path, timeout: float = 60) -> Iterator[str]:
     """Run Orthanc with its index and storage under ``folder``; yields its REST base URL.
 
     DICOMweb is at ``<url>/dicom-web``; the DICOM (DIMSE) server is off, remote access refused.
     """
-    port = _free_port()
+    port = free_port()
     config = {
         "Name": "spcxr-test",
         "StorageDirectory": str(folder / "storage"),

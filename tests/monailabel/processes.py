@@ -1,12 +1,20 @@
-"""Servers started by the tests: wait until one answers over HTTP, stop it."""
+"""Servers started by the tests: a free port, wait until one answers over HTTP, stop it."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_for_http(proc: subprocess.Popen, url: str, log_file: Path, name: str, timeout: float) -> None:

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ from pydicom.uid import generate_uid
 from spcxr_monai.data import sample_dicom
 
 import orthanc_pacs as pacs
-from processes import stop, wait_for_http
+from processes import free_port, stop, wait_for_http
 from bundle_helpers import BUNDLES, run_bundle
 
 pytestmark = pytest.mark.monailabel
@@ -54,12 +53,6 @@ def _label_python() -> Path:
 
 def _size_args() -> list[str]:
     return [x for k, v in SIZES.items() for x in (f"--{k}", str(v))]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _subset(src: Path, dst: Path, per_class: int) -> Path:
@@ -104,7 +97,7 @@ def trained(tmp_path_factory, shared_data):
 def _server(studies: str, bundles: dict, work: Path, name: str, env: dict | None = None) -> Iterator[str]:
     """A MONAI Label server of the app on loopback over ``studies`` (a folder or a DICOMweb URL)."""
     python = _label_python()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_file = work / f"{name}.log"
     log = open(log_file, "w")
@@ -211,7 +204,7 @@ def test_the_app_refuses_to_serve_beyond_this_machine_without_authentication(tmp
     studies = tmp_path / "studies"
     studies.mkdir()
     shutil.copy(sample_dicom(), studies / "RG1_J2KI.dcm")
-    port = _free_port()
+    port = free_port()
     command = [str(python), "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", str(studies),
                "--port", str(port)]  # no --host: MONAI Label itself would bind 0.0.0.0
     env = {**os.environ, "MONAI_LABEL_SESSION_PATH": str(tmp_path / "sessions"), "PYTHONWARNINGS": "ignore"}
