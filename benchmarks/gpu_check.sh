@@ -21,7 +21,7 @@ python3 -c "from spcxr_monai.engines import resolve_amp_dtype as r; print('amp a
 
 for model in ${BENCH_MODELS-small base}; do
     python3 benchmarks/pretrain_step.py --device cuda --image-size 224 --model-size "$model" --batch-size 128 \
-        --steps 20 --recipes vit gmml --modes eager-fp32 fp32 bf16 --peak-tflops "$peak" 2>&1 | tee "$out/bench_$model.md"
+        --steps 20 --recipes vit gmml gmml-loader --modes eager-fp32 fp32 bf16 --peak-tflops "$peak" 2>&1 | tee "$out/bench_$model.md"
 done
 
 run_bundle() {  # name, log, args...

@@ -1,4 +1,4 @@
-"""What MONAI's engines need for GMML: a batch preparation that group-masks on the device, and the loss."""
+"""What MONAI's engines need for GMML: a batch preparation that group-masks (on the device or in the loader), the loss."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
+from monai.data import list_data_collate
 from monai.engines.utils import PrepareBatch
 from monai.utils import CommonKeys
 from torch import nn
@@ -15,6 +16,10 @@ from torch import nn
 from spcxr_monai.transforms.group_mask import GMML_CORRUPTIONS, GMML_MAX_BLOCK_FRAC, GMML_MAX_RATIO, group_mask_batch
 
 __all__ = ["GMMLPrepareBatch", "MaskedL1Loss", "split_target"]
+
+# Batch keys of the loader-drawn corruption (see ``GMMLPrepareBatch.collate``).
+CORRUPTED_KEY = "gmml_corrupted"
+MASK_KEY = "gmml_mask"
 
 
 def split_target(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,12 +34,21 @@ class GMMLPrepareBatch(PrepareBatch):
     channel axis, (B, C+1, H, W), so MONAI's ``SupervisedTrainer`` / ``SupervisedEvaluator`` and their
     metric handlers carry it as the ``label`` unchanged (split it with :func:`split_target`).
 
+    With ``in_loader``, the masks are drawn by :meth:`collate`, given to the ``DataLoader`` as its
+    ``collate_fn``: in its worker processes when ``num_workers > 0``, so that a GPU step only moves the
+    batch (drawing them in the step left the H100 waiting on the CPU: the GMML step ran at 0.46x the
+    bare ViT-S there). Each worker then draws from its own generator, seeded from ``seed`` and the
+    ``DataLoader``'s per-worker seed (itself drawn from torch's global generator, which the bundles seed
+    and checkpoint); with ``num_workers=0`` the one generator of this object draws them, as on the device.
+
     Args:
         image_key: key of the image batch.
         max_ratio, max_block_frac, align, corruptions: as :func:`spcxr_monai.transforms.group_mask_batch`.
         seed: seed of the mask generator (created on the batch's device at first use).
         reset_each_epoch: reseed at every epoch start of the engine it is attached to, so that a
             validation set is corrupted identically at every evaluation (attach it as a handler).
+        in_loader: draw the masks in :meth:`collate` (the ``DataLoader``) instead of on the device;
+            :meth:`collate` is MONAI's ``list_data_collate`` alone otherwise.
     """
 
     def __init__(
@@ -46,6 +60,7 @@ class GMMLPrepareBatch(PrepareBatch):
         corruptions: Sequence[str] = GMML_CORRUPTIONS,
         seed: int = 0,
         reset_each_epoch: bool = False,
+        in_loader: bool = False,
     ) -> None:
         self.image_key = image_key
         self.mask_args = {
@@ -56,13 +71,16 @@ class GMMLPrepareBatch(PrepareBatch):
         }
         self.seed = seed
         self.reset_each_epoch = reset_each_epoch
+        self.in_loader = in_loader
         self._generator: torch.Generator | None = None
         self._pending_state: torch.Tensor | None = None
+        self._worker_seed: int | None = None  # the DataLoader worker whose stream ``_generator`` is
 
     def reset(self) -> None:
         """Forget the generator; the next batch starts again from ``seed``."""
         self._generator = None
         self._pending_state = None
+        self._worker_seed = None
 
     def state_dict(self) -> dict:
         """The mask generator's state (for checkpoints: a resumed run draws the masks it would have drawn)."""
@@ -77,6 +95,41 @@ class GMMLPrepareBatch(PrepareBatch):
         if self.reset_each_epoch:
             engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self.reset())
 
+    def _generator_on(self, device: torch.device) -> torch.Generator:
+        """The mask generator on ``device``: from ``seed`` (or the checkpointed state) at first use."""
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device).manual_seed(self.seed)
+            if self._pending_state is not None:
+                try:
+                    self._generator.set_state(self._pending_state)
+                except RuntimeError:  # saved on another kind of device: its stream cannot continue here
+                    warnings.warn("mask generator state saved on another device; masks restart from the seed")
+                self._pending_state = None
+        return self._generator
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        """``collate_fn`` for the ``DataLoader``: MONAI's ``list_data_collate``, plus the GMML corruption
+        of the images (keys ``gmml_corrupted`` and ``gmml_mask``, both (B, C, H, W) / (B, 1, H, W)) when
+        ``in_loader``; the images themselves stay clean (they are the target)."""
+        batch = list_data_collate(items)
+        if not self.in_loader:
+            return batch
+        worker = torch.utils.data.get_worker_info()
+        if worker is None:
+            generator = self._generator_on(torch.device("cpu"))
+        else:
+            # A forked worker inherits this object's generator: every worker would draw the same masks.
+            if self._worker_seed != worker.seed:
+                self._generator = torch.Generator().manual_seed((self.seed * 1_000_003 + worker.seed) % 2**63)
+                self._worker_seed = worker.seed
+            generator = self._generator
+        images = batch[self.image_key]
+        images = images.as_tensor() if hasattr(images, "as_tensor") else images
+        batch[CORRUPTED_KEY], batch[MASK_KEY] = group_mask_batch(
+            images.float(), generator=generator, **self.mask_args
+        )
+        return batch
+
     def __call__(
         self,
         batchdata: dict[str, torch.Tensor],
@@ -87,15 +140,16 @@ class GMMLPrepareBatch(PrepareBatch):
         images = batchdata[self.image_key]
         images = images.as_tensor() if hasattr(images, "as_tensor") else images
         images = images.to(device=device, non_blocking=non_blocking, dtype=torch.float32)
-        if self._generator is None or self._generator.device != images.device:
-            self._generator = torch.Generator(device=images.device).manual_seed(self.seed)
-            if self._pending_state is not None:
-                try:
-                    self._generator.set_state(self._pending_state)
-                except RuntimeError:  # saved on another kind of device: its stream cannot continue here
-                    warnings.warn("mask generator state saved on another device; masks restart from the seed")
-                self._pending_state = None
-        corrupted, mask = group_mask_batch(images, generator=self._generator, **self.mask_args)
+        if MASK_KEY in batchdata:  # drawn by ``collate``
+            corrupted = batchdata[CORRUPTED_KEY].to(device=device, non_blocking=non_blocking, dtype=torch.float32)
+            mask = batchdata[MASK_KEY].to(device=device, non_blocking=non_blocking, dtype=torch.float32)
+        elif self.in_loader:
+            raise ValueError(
+                f"in_loader=True but the batch has no '{MASK_KEY}': give this object's `collate` to the "
+                "DataLoader as its collate_fn."
+            )
+        else:
+            corrupted, mask = group_mask_batch(images, generator=self._generator_on(images.device), **self.mask_args)
         return corrupted, torch.cat([images, mask], dim=1), (), {}
 
 

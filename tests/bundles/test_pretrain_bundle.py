@@ -72,7 +72,7 @@ def test_training_from_the_bundle_folder_writes_models_figures_and_logs(tmp_path
     load_encoder_weights(create_unetr("tiny", img_size=32), str(models / "model.pt"))
 
 
-def _workflow(root: Path, epochs: int) -> ConfigWorkflow:
+def _workflow(root: Path, epochs: int, **overrides) -> ConfigWorkflow:
     wf = ConfigWorkflow(
         config_file=str(BUNDLE / "configs" / "train.json"),
         workflow_type="train",
@@ -82,9 +82,31 @@ def _workflow(root: Path, epochs: int) -> ConfigWorkflow:
         model_size="tiny",
         image_size=32,
         batch_size=8,
+        **overrides,
     )
     wf.initialize()
     return wf
+
+
+def _epoch_losses(root: Path, **overrides) -> tuple[list[float], float]:
+    """Training losses of one epoch and the validation masked L1 after it."""
+    wf = _workflow(root, epochs=1, **overrides)
+    trainer = wf.parser.get_parsed_content("train#trainer")
+    losses: list[float] = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: losses.append(float(e.state.output[0]["loss"])))
+    wf.run()
+    wf.finalize()
+    return losses, wf.parser.get_parsed_content("validate#evaluator").state.metrics["val_masked_l1"]
+
+
+def test_masks_drawn_in_the_loader_train_as_masks_drawn_in_the_step(tmp_path):
+    in_step = _epoch_losses(tmp_path / "step")
+    in_loader = _epoch_losses(tmp_path / "loader", mask_in_loader=True)
+    assert len(in_step[0]) >= 5
+    # one generator, one stream: the same run
+    assert [*in_loader[0], in_loader[1]] == pytest.approx([*in_step[0], in_step[1]], rel=1e-5)
+    losses, val_l1 = _epoch_losses(tmp_path / "workers", mask_in_loader=True, num_workers=2)
+    assert len(losses) == len(in_step[0]) and all(0 < v < 3 for v in losses) and 0 < val_l1 < 3
 
 
 def test_interrupted_training_resumes_from_the_last_checkpoint(tmp_path):

@@ -41,6 +41,40 @@ def test_prepare_batch_resets_each_epoch_when_attached():
     assert not torch.equal(masks[0], masks[1])
 
 
+def test_masks_drawn_in_the_loader_equal_those_drawn_in_the_step():
+    images = [{"image": torch.randn(1, 32, 32)} for _ in range(4)]
+    in_step = GMMLPrepareBatch(align=8, seed=3)
+    in_loader = GMMLPrepareBatch(align=8, seed=3, in_loader=True)
+    plain = in_step.collate(images)
+    assert set(plain) == {"image"}  # without in_loader: list_data_collate alone
+    batch = in_loader.collate(images)
+    assert batch["gmml_mask"].shape == (4, 1, 32, 32) and batch["gmml_corrupted"].shape == (4, 1, 32, 32)
+    for _ in range(2):  # the same stream, batch after batch
+        expected, got = in_step(plain, "cpu"), in_loader(in_loader.collate(images) if _ else batch, "cpu")
+        torch.testing.assert_close(got[0], expected[0])
+        torch.testing.assert_close(got[1], expected[1])
+    with pytest.raises(ValueError, match="collate_fn"):
+        in_loader(plain, "cpu")
+
+
+def test_loader_workers_draw_their_own_reproducible_masks():
+    from monai.data import DataLoader
+
+    data = [{"image": torch.randn(1, 32, 32)} for _ in range(8)]
+
+    def masks() -> list:
+        torch.manual_seed(0)  # the DataLoader's per-worker seeds come from torch's global generator
+        prep = GMMLPrepareBatch(align=8, seed=1, in_loader=True)
+        loader = DataLoader(data, batch_size=2, num_workers=2, collate_fn=prep.collate)
+        return [prep(batch, "cpu")[1][:, -1:] for batch in loader]
+
+    first, again = masks(), masks()
+    assert len(first) == 4 and all(torch.equal(a, b) for a, b in zip(first, again))
+    # batches 0 and 1 come from workers 0 and 1: forked with the same generator, they must not repeat it
+    assert not torch.equal(first[0], first[1]) and not torch.equal(first[0], first[2])
+    assert all(0.3 < float(m.mean()) < 0.9 for m in first)
+
+
 def test_masked_l1_counts_only_corrupted_pixels():
     clean = torch.zeros(1, 1, 4, 4)
     mask = torch.zeros(1, 1, 4, 4)
