@@ -27,6 +27,9 @@ def default_reconstruction_blocks(num_layers: int) -> tuple[int, ...]:
 class ReconstructionHead(nn.Module):
     """GMML's light decoder: LayerNorm, three Linear+GELU, one ConvTranspose2d (kernel = stride = patch).
 
+    The transposed convolution keeps its module (and its state-dict keys, as GMML's reference code);
+    its forward is computed as the equivalent per-token matrix product.
+
     Args:
         hidden_size: token width D.
         patch_size: ViT patch size (pixels).
@@ -47,9 +50,14 @@ class ReconstructionHead(nn.Module):
 
     def forward(self, tokens: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
         x = self.mlp(self.norm(tokens))
-        b, _, d = x.shape
-        x = x.transpose(1, 2).reshape(b, d, *grid)
-        return self.to_pixels(x)
+        # A transposed convolution whose kernel equals its stride maps each token to its own patch of
+        # pixels: one matrix product with the same weights, then the patches laid out. The CPU's
+        # conv_transpose2d kernel took 13% of a ViT-Ti/16 GMML step at 128 px; the product takes little.
+        weight, bias = self.to_pixels.weight, self.to_pixels.bias  # (D, C, ph, pw), (C,)
+        d, c, ph, pw = weight.shape
+        (h, w), b = grid, x.shape[0]
+        patches = nn.functional.linear(x, weight.reshape(d, c * ph * pw).t(), bias.repeat_interleave(ph * pw))
+        return patches.reshape(b, h, w, c, ph, pw).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h * ph, w * pw)
 
 
 class GMMLViT(ViTEncoderModel):

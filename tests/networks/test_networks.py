@@ -35,6 +35,18 @@ def test_reconstruction_shape_and_head_layout(gmml):
     assert gmml.head.to_pixels.kernel_size == gmml.head.to_pixels.stride == (16, 16)
 
 
+@pytest.mark.parametrize("channels, grid, patch", [(1, (4, 4), 16), (3, (2, 3), (8, 4))])
+def test_head_computes_its_transposed_convolution_as_one_product(channels, grid, patch):
+    from spcxr_monai.networks import ReconstructionHead
+
+    torch.manual_seed(0)
+    head = ReconstructionHead(32, patch, channels)
+    torch.nn.init.normal_(head.to_pixels.bias)  # a zero bias would hide a misplaced one
+    tokens = torch.randn(2, grid[0] * grid[1], 32)
+    x = head.mlp(head.norm(tokens)).transpose(1, 2).reshape(2, 32, *grid)
+    torch.testing.assert_close(head(tokens, grid), head.to_pixels(x))
+
+
 def test_head_averages_the_chosen_blocks(gmml):
     x = torch.randn(1, 1, 64, 64)
     _, hidden = gmml.vit(x)
