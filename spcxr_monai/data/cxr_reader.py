@@ -89,7 +89,7 @@ class CXRReader(ImageReader):
         self.apply_voi = apply_voi
         self._pil = PILReader(reverse_indexing=False)
         self._nibabel = NibabelReader(squeeze_non_spatial_dims=True)
-        self._itk = ITKReader(reverse_indexing=True)
+        self._itk: ITKReader | None = None  # built at the first MHA / NRRD: it needs the itk package
 
     def verify_suffix(self, filename: Sequence[str | os.PathLike] | str | os.PathLike) -> bool:
         """Claim any single file: :meth:`read` names the file when its format is not supported."""
@@ -116,6 +116,7 @@ class CXRReader(ImageReader):
             elif is_supported_format(path, NIFTI_SUFFIXES):
                 array, meta = self._read_volume(path, self._nibabel, transpose=True)
             elif is_supported_format(path, ITK_SUFFIXES):
+                self._itk = self._itk or ITKReader(reverse_indexing=True)
                 array, meta = self._read_volume(path, self._itk, transpose=False)
             else:
                 raise CXRInputError(path, "unknown image format (expected DICOM, PNG/JPEG, NIfTI, MHA or NRRD)")

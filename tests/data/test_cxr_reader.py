@@ -206,6 +206,16 @@ def test_nifti_and_mha_match_the_png_orientation(tmp_path, load, png_pixels):
         assert img.meta["spacing"] == pytest.approx((0.3, 0.2))  # (row, col) mm
 
 
+def test_without_itk_only_mha_and_nrrd_fail_and_say_why(tmp_path, monkeypatch, png_pixels):
+    Image.fromarray(png_pixels).save(tmp_path / "a.png")
+    sitk.WriteImage(sitk.GetImageFromArray(png_pixels.astype(np.float32)), str(tmp_path / "a.mha"))
+    monkeypatch.setitem(__import__("sys").modules, "itk", None)  # as on a machine without the itk package
+    load = LoadCXR()
+    np.testing.assert_allclose(load(tmp_path / "a.png")[0].numpy(), png_pixels, atol=0.01)
+    with pytest.raises(CXRInputError, match=r"a\.mha.*itk"):
+        load(tmp_path / "a.mha")
+
+
 def test_dictionary_version_keeps_meta(real_png):
     out = LoadCXRd(keys="image")({"image": str(real_png), "label": 1})
     assert out["label"] == 1 and out["image"].shape[0] == 1
