@@ -73,12 +73,10 @@ def _build(recipe: str, size: int, model: str, device: torch.device, batch: int,
         loss_fn, gen = MaskedL1Loss(), torch.Generator().manual_seed(0)
         # Masks drawn ahead on the CPU, as DataLoader workers that keep up would (``mask_in_loader``):
         # the step only copies them in. A few batches, cycled.
-        cpu_images = images.cpu()
-        ready = []
+        cpu_images, ready = images.cpu(), []
         for _ in range(4):
-            corrupted, mask = group_mask_batch(cpu_images, corruptions=("noise", "replace"), align=16, generator=gen)
-            pin = device.type == "cuda"
-            ready.append((corrupted.pin_memory() if pin else corrupted, mask.pin_memory() if pin else mask))
+            drawn = group_mask_batch(cpu_images, corruptions=("noise", "replace"), align=16, generator=gen)
+            ready.append(tuple(t.pin_memory() if device.type == "cuda" else t for t in drawn))
         turn = itertools.count()
 
         def loss():

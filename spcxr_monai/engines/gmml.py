@@ -1,4 +1,4 @@
-"""What MONAI's engines need for GMML: a batch preparation that group-masks (on the device or in the loader), the loss."""
+"""What MONAI's engines need for GMML: the batch preparation that group-masks (in the step or the loader), the loss."""
 
 from __future__ import annotations
 
@@ -108,9 +108,9 @@ class GMMLPrepareBatch(PrepareBatch):
         return self._generator
 
     def collate(self, items: Sequence[Any]) -> Any:
-        """``collate_fn`` for the ``DataLoader``: MONAI's ``list_data_collate``, plus the GMML corruption
-        of the images (keys ``gmml_corrupted`` and ``gmml_mask``, both (B, C, H, W) / (B, 1, H, W)) when
-        ``in_loader``; the images themselves stay clean (they are the target)."""
+        """``collate_fn`` for the ``DataLoader``: MONAI's ``list_data_collate``, plus, when ``in_loader``,
+        the GMML corruption of the images under ``gmml_corrupted`` (B, C, H, W) and its mask under
+        ``gmml_mask`` (B, 1, H, W); the images themselves stay clean (they are the target)."""
         batch = list_data_collate(items)
         if not self.in_loader:
             return batch
