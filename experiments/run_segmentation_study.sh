@@ -17,4 +17,9 @@ $STUDY --fractions 0.1 --seeds 1 --inits scratch --out $R/f10_s1_scratch  # ran 
 $STUDY --fractions 0.1 --seeds 2 --inits gmml --out $R/f10_s2_gmml
 $STUDY --fractions 0.1 --seeds 2 --inits scratch --out $R/f10_s2_scratch
 
+# 256 x 256 (the masks' own size) at 10% of the masks, seed 0 (the session after): does resolution close
+# the Dice gap? The scratch run at 256 px was started beside it and stopped unfinished (the session's time).
+python experiments/segmentation_pretrain_vs_scratch.py --work runs/segmentation_256 --image-size 256 \
+    --fractions 0.1 --seeds 0 --inits gmml --out ${R}_256/f10_s0_gmml
+
 python experiments/segmentation_pretrain_vs_scratch.py --out $R --summarise $R/f*/runs.csv
