@@ -47,10 +47,10 @@ def test_masks_drawn_in_the_loader_equal_those_drawn_in_the_step():
     in_loader = GMMLPrepareBatch(align=8, seed=3, in_loader=True)
     plain = in_step.collate(images)
     assert set(plain) == {"image"}  # without in_loader: list_data_collate alone
-    batch = in_loader.collate(images)
-    assert batch["gmml_mask"].shape == (4, 1, 32, 32) and batch["gmml_corrupted"].shape == (4, 1, 32, 32)
     for _ in range(2):  # the same stream, batch after batch
-        expected, got = in_step(plain, "cpu"), in_loader(in_loader.collate(images) if _ else batch, "cpu")
+        batch = in_loader.collate(images)
+        assert batch["gmml_mask"].shape == (4, 1, 32, 32) and batch["gmml_corrupted"].shape == (4, 1, 32, 32)
+        expected, got = in_step(plain, "cpu"), in_loader(batch, "cpu")
         torch.testing.assert_close(got[0], expected[0])
         torch.testing.assert_close(got[1], expected[1])
     with pytest.raises(ValueError, match="collate_fn"):
