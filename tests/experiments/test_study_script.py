@@ -56,17 +56,38 @@ def test_summary_merges_runs_and_reports_the_difference(study, tmp_path):
     assert (tmp_path / "summary.png").stat().st_size > 1000
 
 
-def test_segmentation_summary_averages_seeds_per_fraction_and_plots(tmp_path):
+@pytest.fixture(scope="module")
+def seg():
     sys.path.insert(0, str(EXPERIMENTS))
     try:
-        seg = importlib.import_module("segmentation_pretrain_vs_scratch")
+        yield importlib.import_module("segmentation_pretrain_vs_scratch")
     finally:
         sys.path.remove(str(EXPERIMENTS))
+
+
+def test_segmentation_cnn_baseline_fits_the_bundle_with_one_learning_rate(seg, tmp_path):
+    """The UNet row swaps only ``network_def``: the bundle's optimiser then gives every parameter the same lr
+    (no ViT blocks, so no layer decay) and the network maps one grey channel to two-class logits."""
+    bundle = EXPERIMENTS.parent / "bundles" / "spcxr_lung_segmentation" / "configs" / "train.json"
+    parser = ConfigParser()
+    parser.read_config(str(bundle))
+    parser.update({"bundle_root": str(tmp_path), "network_def": seg.UNET_DEF, "pretrained_checkpoint": "",
+                   "learning_rate": 5e-4, "layer_decay": 0.75, "device": "$torch.device('cpu')"})
+    net = parser.get_parsed_content("network").eval()
+    assert type(net).__name__ == "UNet"
+    with torch.no_grad():
+        assert net(torch.randn(2, 1, 128, 128)).shape == (2, 2, 128, 128)
+    groups = parser.get_parsed_content("optimizer").param_groups
+    assert {g["lr"] for g in groups} == {5e-4}
+    assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in net.parameters())
+
+
+def test_segmentation_summary_averages_seeds_per_fraction_and_plots(seg, tmp_path):
     base = {"n_train": 299, "epochs": 22, "train_seconds": 900.0, "best_epoch": 20, "n_eval": 923,
             "dice_median": 0.94, "dice_p10": 0.86, "hd95_mean": 6.0, "hd95_undefined": 0}
     rows = [
         {**base, "fraction": 0.1, "seed": s, "init": init, "internal_val_dice": d, "dice_mean": d}
-        for s, (init, d) in enumerate([("gmml", 0.92), ("gmml", 0.94), ("scratch", 0.90)])
+        for s, (init, d) in enumerate([("gmml", 0.92), ("gmml", 0.94), ("scratch", 0.90), ("unet", 0.95)])
     ]
     seg.write_runs(rows, tmp_path)
     merged = seg.read_runs(tmp_path / "runs.csv")
@@ -75,4 +96,5 @@ def test_segmentation_summary_averages_seeds_per_fraction_and_plots(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     assert "| 10% | gmml | 2 | 299 | 22 | 0.930 ± 0.010 | 0.930 ± 0.010 |" in summary
     assert "- 10% of the masks: mean Dice +0.030" in summary
+    assert "| 10% | unet | 1 | 299 | 22 | 0.950 ± 0.000 | 0.950 ± 0.000 |" in summary
     assert (tmp_path / "summary.png").stat().st_size > 5_000
