@@ -54,3 +54,11 @@ python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:
 # 5. One table from all runs of the chosen recipes (10 epochs at 100% labels).
 python experiments/pretrain_vs_scratch.py --recipes $G $B --out $R \
     --summarise $R/classification_sweep/*/runs.csv $R/classification_runs/*/runs.csv
+
+# 6. Does fine-tuning resolution close GMML's 100% gap? 192 px (12 x 12 tokens; position embeddings resized
+#    from the encoder's 8 x 8), 10 epochs, seed 0, against the 10-epoch 128 px rows of step 5 (side by side).
+H="python experiments/pretrain_vs_scratch.py --work runs/study_res192 --image-size 192 --fractions 1.0 --epochs 10 --seeds 0"
+$H --recipes $G --out $R/classification_res192/f100_s0_gmml
+$H --recipes scratch:5e-4:0.75 --out $R/classification_res192/f100_s0_scratch
+python experiments/pretrain_vs_scratch.py --image-size 192 --recipes $G scratch:5e-4:0.75 --out $R/classification_res192 \
+    --summarise $R/classification_res192/f100_*/runs.csv
