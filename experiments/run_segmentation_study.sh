@@ -22,4 +22,13 @@ $STUDY --fractions 0.1 --seeds 2 --inits scratch --out $R/f10_s2_scratch
 python experiments/segmentation_pretrain_vs_scratch.py --work runs/segmentation_256 --image-size 256 \
     --fractions 0.1 --seeds 0 --inits gmml --out ${R}_256/f10_s0_gmml
 
+# What a user would pick instead (the session after): MONAI's residual UNet from scratch, 10%, 3 seeds (~2.5 min each)
+$STUDY --fractions 0.1 --seeds 0 1 2 --inits unet --out $R/f10_s012_unet
+# Is the budget the limit? 10% of the masks, seed 0, 1,200 steps instead of 400 (GMML beside UNet then scratch)
+LONG="python experiments/segmentation_pretrain_vs_scratch.py --work runs/segmentation_long --fractions 0.1 --seeds 0 --min-steps 1200 --val-evals 6"
+$LONG --inits gmml --out ${R}_long/f10_s0_gmml
+$LONG --inits unet --out ${R}_long/f10_s0_unet
+$LONG --inits scratch --out ${R}_long/f10_s0_scratch
+python experiments/segmentation_pretrain_vs_scratch.py --out ${R}_long --summarise ${R}_long/f10_*/runs.csv
+
 python experiments/segmentation_pretrain_vs_scratch.py --out $R --summarise $R/f*/runs.csv

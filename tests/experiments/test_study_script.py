@@ -97,4 +97,5 @@ def test_segmentation_summary_averages_seeds_per_fraction_and_plots(seg, tmp_pat
     assert "| 10% | gmml | 2 | 299 | 22 | 0.930 ± 0.010 | 0.930 ± 0.010 |" in summary
     assert "- 10% of the masks: mean Dice +0.030" in summary
     assert "| 10% | unet | 1 | 299 | 22 | 0.950 ± 0.000 | 0.950 ± 0.000 |" in summary
+    assert summary.startswith("note unet: MONAI's residual UNet")
     assert (tmp_path / "summary.png").stat().st_size > 5_000
