@@ -14,13 +14,23 @@ from monai.bundle import ConfigParser
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 
-@pytest.fixture(scope="module")
-def study():
+def _experiment(name: str):
+    """Import a script of ``experiments/`` (they import their sibling ``bundle_workflow``)."""
     sys.path.insert(0, str(EXPERIMENTS))
     try:
-        yield importlib.import_module("pretrain_vs_scratch")
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(EXPERIMENTS))
+
+
+@pytest.fixture(scope="module")
+def study():
+    return _experiment("pretrain_vs_scratch")
+
+
+@pytest.fixture(scope="module")
+def seg():
+    return _experiment("segmentation_pretrain_vs_scratch")
 
 
 def test_recipes_parse_and_reject_unknown_inits(study):
@@ -54,15 +64,6 @@ def test_summary_merges_runs_and_reports_the_difference(study, tmp_path):
     assert "| 10% | gmml:5e-4:0.75 | 2 | 300 | 30 | 0.900 ± 0.000 | 0.750 ± 0.050 |" in summary
     assert "covid_val_acc +0.150" in summary
     assert (tmp_path / "summary.png").stat().st_size > 1000
-
-
-@pytest.fixture(scope="module")
-def seg():
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        yield importlib.import_module("segmentation_pretrain_vs_scratch")
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
 
 
 def test_segmentation_cnn_baseline_fits_the_bundle_with_one_learning_rate(seg, tmp_path):
