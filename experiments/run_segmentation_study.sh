@@ -30,5 +30,8 @@ $LONG --inits gmml --out ${R}_long/f10_s0_gmml
 $LONG --inits unet --out ${R}_long/f10_s0_unet
 $LONG --inits scratch --out ${R}_long/f10_s0_scratch
 python experiments/segmentation_pretrain_vs_scratch.py --out ${R}_long --summarise ${R}_long/f10_*/runs.csv
+# The UNet with 3,600 steps (alone, 2 threads): how close does a CNN get to the 0.96 target?
+OMP_NUM_THREADS=2 python experiments/segmentation_pretrain_vs_scratch.py --work runs/segmentation_long --fractions 0.1 \
+    --seeds 0 --inits unet --min-steps 3600 --val-evals 6 --out ${R}_long3600/f10_s0_unet
 
 python experiments/segmentation_pretrain_vs_scratch.py --out $R --summarise $R/f*/runs.csv
