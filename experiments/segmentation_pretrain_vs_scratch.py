@@ -159,7 +159,8 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
     """``summary.md``: mean ± std over seeds per masks fraction and initialisation."""
     metrics = ["internal_val_dice", "dice_mean", "dice_median", "dice_p10", "hd95_mean"]
     if any(r["init"] == "unet" for r in rows):
-        note += " unet: MONAI's residual UNet (channels 16-256, 2 residual units) from scratch, same data, budget and lr."
+        note += (f" unet: MONAI's residual UNet (channels {UNET_DEF['channels']}, {UNET_DEF['num_res_units']} residual"
+                 " units) from scratch, same data, budget and lr.")
     lines = [
         note,
         "",
