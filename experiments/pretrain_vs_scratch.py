@@ -13,8 +13,8 @@ validation split). The model kept is the one with the best validation macro AUC 
 - the pediatric set (another hospital, never trained on) as normal vs pneumonia: predicted
   pneumonia = argmax is not "normal", score = 1 - p(normal); minus near-duplicates of ``covid-qu-ex/train``.
 
-A recipe is ``INIT:LR:LAYER_DECAY``: ``gmml`` (the ``--pretrained`` encoder; ``released`` is the
-encoder shipped in ``spcxr_monai/pretrained``), ``scratch`` (the same ViT, random init) or
+A recipe is ``INIT[@ENCODER]:LR:LAYER_DECAY``: ``gmml`` (the ``--pretrained`` encoder; ``released`` is
+the encoder shipped in ``spcxr_monai/pretrained``; ``gmml@NAME`` the released encoder ``NAME``), ``scratch`` (the same ViT, random init) or
 ``resnet18`` / ``densenet121`` (MONAI CNNs from scratch, what a user would pick instead). Every
 recipe gets the same data, epochs, batch size, augmentation, schedule and seeds; ``LR`` is the
 head's learning rate, ``LAYER_DECAY`` the layer-wise decay of the ViT encoder (1: none). Writes
@@ -35,7 +35,7 @@ import numpy as np
 
 from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, subsample_stratified, task_classes
 from spcxr_monai.metrics import classification_report
-from spcxr_monai.pretrained import resolve_checkpoint
+from spcxr_monai.pretrained import RELEASED, resolve_checkpoint
 
 from bundle_workflow import run_workflow
 
@@ -45,11 +45,19 @@ CNNS = ("resnet18", "densenet121")
 
 
 def parse_recipe(spec: str) -> dict:
-    """``INIT:LR:LAYER_DECAY`` -> ``{"init", "lr", "layer_decay", "name"}``."""
+    """``INIT[@ENCODER]:LR:LAYER_DECAY`` -> ``{"init", "encoder", "lr", "layer_decay", "name"}``.
+
+    ``ENCODER`` (``gmml`` only) is a released encoder's name used instead of ``--pretrained``, so that
+    runs of two encoders keep apart in one table; ``encoder`` is ``None`` without it.
+    """
     init, lr, layer_decay = spec.split(":")
+    init, _, encoder = init.partition("@")
     if init not in ("gmml", "scratch", *CNNS):
         raise ValueError(f"unknown init {init!r} in recipe {spec!r}")
-    return {"init": init, "lr": float(lr), "layer_decay": float(layer_decay), "name": spec}
+    if encoder and (init != "gmml" or encoder not in RELEASED):
+        raise ValueError(f"recipe {spec!r}: '@' names a released encoder ({sorted(RELEASED)}) of a gmml recipe")
+    return {"init": init, "encoder": encoder or None, "lr": float(lr), "layer_decay": float(layer_decay),
+            "name": spec}
 
 
 def cnn_def(name: str, num_classes: int) -> dict:
@@ -120,7 +128,7 @@ def main() -> None:
                                  f"{n_eval}. Runs merged from {', '.join(args.summarise)}.")
         return
     recipes = [parse_recipe(r) for r in args.recipes]
-    pretrained = resolve_checkpoint(args.pretrained) if any(r["init"] == "gmml" for r in recipes) else ""
+    default_encoder = resolve_checkpoint(args.pretrained) if any(r["init"] == "gmml" for r in recipes) else ""
 
     data = Path(args.data).resolve()
     train_dir = data / "covid-qu-ex" / "train"
@@ -158,7 +166,7 @@ def main() -> None:
                 t0 = time.time()
                 wf = run_workflow(
                     "spcxr_cxr_classification", ["train.json"], "training", **common, resume=False,
-                    pretrained_checkpoint=pretrained if init == "gmml" else "",
+                    pretrained_checkpoint=resolve_checkpoint(recipe["encoder"]) or default_encoder if init == "gmml" else "",
                     label_fraction=fraction, epochs=epochs, val_interval=val_interval,
                     learning_rate=recipe["lr"], layer_decay=recipe["layer_decay"],
                     **{"train#checkpoint_saver#save_interval": epochs},
@@ -235,12 +243,12 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
                          f"| {cells} |")
     gmml = [r for r in recipes if r.startswith("gmml")]
     scratch = [r for r in recipes if r.startswith("scratch")]
-    if gmml and scratch:
-        lines += ["", f"Difference {gmml[0]} - {scratch[0]} (mean over seeds):", ""]
+    for pretrained in gmml if scratch else []:  # one block per encoder / recipe, each against the first scratch
+        lines += ["", f"Difference {pretrained} - {scratch[0]} (mean over seeds):", ""]
         for fraction in fractions:
-            if (fraction, gmml[0]) in summary and (fraction, scratch[0]) in summary:
+            if (fraction, pretrained) in summary and (fraction, scratch[0]) in summary:
                 diffs = ", ".join(
-                    f"{m} {summary[(fraction, gmml[0])][m][0] - summary[(fraction, scratch[0])][m][0]:+.3f}"
+                    f"{m} {summary[(fraction, pretrained)][m][0] - summary[(fraction, scratch[0])][m][0]:+.3f}"
                     for m in metrics[1:]
                 )
                 lines.append(f"- {fraction:.0%} labels: {diffs}")

@@ -1,11 +1,14 @@
 """Package a GMML pretraining run as the released encoder of ``spcxr_monai/pretrained``.
 
-    python experiments/release/export_encoder.py experiments/runs/gmml_release [--checkpoint model_probe.pt]
+    python experiments/release/export_encoder.py experiments/runs/gmml_release [experiments/runs/gmml_continue]
+        [--checkpoint model_probe.pt]
 
-Takes the checkpoint the frozen-feature probe picked (``models/model_probe.pt``: best k-NN accuracy),
-stores the GMML ViT state dict (encoder + reconstruction head) in fp16, atomically, and writes beside
-it a JSON record: sha256, size, the probe and validation masked-L1 curves of the run, the chosen epoch
-and the command. Copies the reconstruction figure of the chosen epoch. Never touches a run's own files.
+Each positional argument is one stage of pretraining, in order (a later stage continues from an earlier
+one's weights); the last stage's checkpoint is released: the one its frozen-feature probe picked
+(``models/model_probe.pt``: best k-NN accuracy). Stores the GMML ViT state dict (encoder + reconstruction
+head) in fp16, atomically, and writes beside it a JSON record: sha256, size, the probe and validation
+masked-L1 curves of all stages on one epoch axis, the chosen epoch and the command. Copies the
+reconstruction figure of the chosen epoch. Never touches a run's own files.
 """
 
 from __future__ import annotations
@@ -35,22 +38,44 @@ def scalar_curve(tb_dir: Path, tag: str) -> list[tuple[int, float]]:
     return sorted(values.items())
 
 
+def stage_curves(runs: list[Path]) -> tuple[dict, list, list[dict]]:
+    """The probe record, validation masked-L1 curve and per-stage extent of ``runs`` on one epoch axis:
+    stage ``i``'s epochs follow the last epoch of stage ``i - 1``. ``best_epoch`` is the last stage's."""
+    history, l1, stages, offset = [], [], [], 0
+    for index, run in enumerate(runs, start=1):
+        probe = json.loads((run / "models" / "feature_probe.json").read_text())
+        curve = scalar_curve(run / "logs" / "tensorboard", "val_masked_l1")
+        if not curve:
+            raise ValueError(f"{run}: no val_masked_l1 curve in logs/tensorboard")
+        history += [{**h, "epoch": h["epoch"] + offset} for h in probe["history"]]
+        l1 += [(epoch + offset, value) for epoch, value in curve]
+        figures = sorted(p.stat().st_mtime for p in (run / "logs" / "figures").glob("*.png"))
+        hours = (figures[-1] - figures[0]) / 3600 * len(figures) / (len(figures) - 1) if len(figures) > 1 else None
+        stages.append({"stage": index, "run": str(run), "first_epoch": offset + 1, "last_epoch": offset + curve[-1][0],
+                       "hours": hours, "local_best_epoch": probe["best_epoch"]})
+        offset += curve[-1][0]
+    merged = {**probe, "best_epoch": probe["best_epoch"] + offset - curve[-1][0], "history": history}
+    return merged, l1, stages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="bundle_root of the pretraining run")
-    parser.add_argument("--checkpoint", default="model_probe.pt", help="file in <run>/models to release")
+    parser.add_argument("runs", type=Path, nargs="+", help="bundle_root of each pretraining stage, in order")
+    parser.add_argument("--checkpoint", default="model_probe.pt", help="file in <last run>/models to release")
     parser.add_argument("--name", default=DEFAULT)
     args = parser.parse_args()
 
     entry = RELEASED[args.name]
-    state = torch.load(args.run / "models" / args.checkpoint, map_location="cpu", weights_only=True)
+    last = args.runs[-1]
+    state = torch.load(last / "models" / args.checkpoint, map_location="cpu", weights_only=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     target = HERE / entry["file"]
     save_atomic(state, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
 
-    probe = json.loads((args.run / "models" / "feature_probe.json").read_text())
-    epoch = probe["best_epoch"] if args.checkpoint == "model_probe.pt" else None
+    probe, l1, stages = stage_curves(args.runs)
+    by_probe = args.checkpoint == "model_probe.pt"
+    stages_cmd = " && ".join(f"bash experiments/release/pretrain_released_encoder.sh {s['stage']}" for s in stages)
     record = {
         "name": args.name,
         "file": entry["file"],
@@ -59,45 +84,47 @@ def main() -> None:
         "parameters": int(sum(v.numel() for v in state.values())),
         "architecture": {k: entry[k] for k in ("model_size", "patch_size", "image_size")},
         "chosen_checkpoint": args.checkpoint,
-        "chosen_epoch": epoch,
+        "chosen_epoch": probe["best_epoch"] if by_probe else None,
         "probe_fraction": 0.3,
         "probe": probe,
-        "val_masked_l1": scalar_curve(args.run / "logs" / "tensorboard", "val_masked_l1"),
-        "command": "bash experiments/release/pretrain_released_encoder.sh 60 && "
-                   f"python experiments/release/export_encoder.py {args.run}",
+        "val_masked_l1": l1,
+        "stages": stages,
+        "command": f"{stages_cmd} && python experiments/release/export_encoder.py {' '.join(map(str, args.runs))}",
     }
     (HERE / (Path(entry["file"]).stem + ".json")).write_text(json.dumps(record, indent=1) + "\n")
-    if epoch is not None:
-        figure = args.run / "logs" / "figures" / f"reconstruction_epoch{epoch:03d}.png"
+    if by_probe:
+        figure = last / "logs" / "figures" / f"reconstruction_epoch{stages[-1]['local_best_epoch']:03d}.png"
         if figure.is_file():
             shutil.copyfile(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
-    write_model_card(record, args.run)
+    write_model_card(record)
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
 
 
-def write_model_card(record: dict, run: Path) -> None:
-    """``MODEL_CARD.md`` beside the weights, from the template and the record (every figure from the run)."""
+def write_model_card(record: dict) -> None:
+    """``MODEL_CARD.md`` beside the weights, from the template and the record (every figure from the runs)."""
     probe = record["probe"]
     by_epoch = {h["epoch"]: h for h in probe["history"]}
     l1 = dict(record["val_masked_l1"])
+    starts = {s["first_epoch"]: s["stage"] for s in record["stages"]}
     rows = []
     for epoch in sorted(set(l1) | set(by_epoch)):
         h = by_epoch.get(epoch)
         acc = f"{h['probe_accuracy']:.3f}" if h else ""
         bacc = f"{h['probe_accuracy_balanced_accuracy']:.3f}" if h else ""
         mark = " (chosen)" if epoch == record["chosen_epoch"] else ""
-        rows.append(f"| {epoch}{mark} | {l1.get(epoch, float('nan')):.4f} | {acc} | {bacc} |")
-    hours = float("nan")  # from the figures' write times: one per epoch
-    times = sorted(p.stat().st_mtime for p in (run / "logs" / "figures").glob("*.png"))
-    if len(times) > 1:
-        hours = (times[-1] - times[0]) / 3600 * len(times) / (len(times) - 1)
+        stage = f" (stage {starts[epoch]})" if epoch in starts and len(starts) > 1 else ""
+        rows.append(f"| {epoch}{stage}{mark} | {l1.get(epoch, float('nan')):.4f} | {acc} | {bacc} |")
+    stage_lines = [f"- stage {s['stage']} (`{Path(s['run']).name}`): epochs {s['first_epoch']}-{s['last_epoch']}, "
+                   f"{s['hours']:.1f} h of wall time" if s["hours"] else
+                   f"- stage {s['stage']} (`{Path(s['run']).name}`): epochs {s['first_epoch']}-{s['last_epoch']}"
+                   for s in record["stages"]]
     template = (Path(__file__).parent / "MODEL_CARD.template.md").read_text()
     card = template.format(
         name=record["name"], file=record["file"], file_stem=Path(record["file"]).stem,
         megabytes=record["bytes"] / 2**20, parameters=record["parameters"], sha256=record["sha256"],
-        chosen_epoch=record["chosen_epoch"], epochs=max(l1) if l1 else "?",
-        best_probe=max(h["probe_accuracy"] for h in probe["history"]), probe_fraction=record["probe_fraction"],
-        command=record["command"], hours=hours, k=probe["k"], curve_table="\n".join(rows),
+        chosen_epoch=record["chosen_epoch"], epochs=max(l1),
+        chosen_probe=by_epoch[record["chosen_epoch"]]["probe_accuracy"], probe_fraction=record["probe_fraction"],
+        command=record["command"], stage_lines="\n".join(stage_lines), k=probe["k"], curve_table="\n".join(rows),
     )
     (HERE / "MODEL_CARD.md").write_text(card)
 

@@ -2,16 +2,25 @@
 # The released GMML encoder (spcxr_monai/pretrained/): ViT-Ti/16 at 128 px, pretrained on the 3,728
 # COVID-QU-Ex *train* images used as unlabelled data (never val, never pediatric), with a k-NN probe of
 # the frozen encoder on a labelled subset of that same train split every 2 epochs (bank / query split by
-# patient). One torch thread, so the machine's other core stays free for other work.
-#   bash experiments/release/pretrain_released_encoder.sh [EPOCHS]   (resumes where a run stopped)
+# patient). Two stages, each resumable where it stopped:
+#   bash experiments/release/pretrain_released_encoder.sh 1 [EPOCHS]   from scratch (60 epochs, 1 thread)
+#   bash experiments/release/pretrain_released_encoder.sh 2 [EPOCHS]   a warm restart from stage 1's last
+#       weights (40 epochs, half the peak lr, 2 warm-up epochs, 2 threads: the machine to itself)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA="${SPCXR_DATA:-$(cd .. && pwd)/shared/data}"
-RUN="${RUN_DIR:-experiments/runs/gmml_release}"
-EPOCHS="${1:-60}"
+STAGE="${1:-1}"
+case "$STAGE" in
+    1) RUN="$PWD/experiments/runs/gmml_release"; INIT=""; EPOCHS="${2:-60}"; LR=0.004; WARMUP=3; THREADS=1 ;;
+    2) RUN="$PWD/experiments/runs/gmml_continue"; INIT="$PWD/experiments/runs/gmml_release/models/model_final.pt"
+       EPOCHS="${2:-40}"; LR=0.002; WARMUP=2; THREADS=2 ;;
+    *) echo "stage must be 1 or 2, got '$STAGE'" >&2; exit 2 ;;
+esac
 mkdir -p "$RUN"
 cd bundles/spcxr_gmml_pretrain
-OMP_NUM_THREADS=1 python -m monai.bundle run training --config_file configs/train.json --logging_file configs/logging.conf \
-    --bundle_root "../../$RUN" --dataset_dir "$DATA/covid-qu-ex/train" --probe_dir "$DATA/covid-qu-ex/train" \
-    --model_size tiny --image_size 128 --batch_size 32 --base_lr 0.004 --warmup_epochs 3 --epochs "$EPOCHS" \
-    --probe_interval 2 --probe_fraction 0.3 --num_threads 1 --seed 0
+# --pretrained_checkpoint is explicit: the bundle's default ("released") would start from the released weights
+OMP_NUM_THREADS="$THREADS" python -m monai.bundle run training --config_file configs/train.json \
+    --logging_file configs/logging.conf --bundle_root "$RUN" --pretrained_checkpoint "$INIT" \
+    --dataset_dir "$DATA/covid-qu-ex/train" --probe_dir "$DATA/covid-qu-ex/train" \
+    --model_size tiny --image_size 128 --batch_size 32 --base_lr "$LR" --warmup_epochs "$WARMUP" --epochs "$EPOCHS" \
+    --probe_interval 2 --probe_fraction 0.3 --num_threads "$THREADS" --seed 0

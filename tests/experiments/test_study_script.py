@@ -34,10 +34,16 @@ def seg():
 
 
 def test_recipes_parse_and_reject_unknown_inits(study):
-    assert study.parse_recipe("gmml:5e-4:0.75") == {"init": "gmml", "lr": 5e-4, "layer_decay": 0.75,
+    assert study.parse_recipe("gmml:5e-4:0.75") == {"init": "gmml", "encoder": None, "lr": 5e-4, "layer_decay": 0.75,
                                                     "name": "gmml:5e-4:0.75"}
+    named = study.parse_recipe("gmml@gmml-vit-tiny16-cxr128:1e-3:0.9")
+    assert named["init"] == "gmml" and named["encoder"] == "gmml-vit-tiny16-cxr128" and named["layer_decay"] == 0.9
     with pytest.raises(ValueError, match="unknown init"):
         study.parse_recipe("vgg:1e-3:1")
+    with pytest.raises(ValueError, match="names a released encoder"):
+        study.parse_recipe("gmml@vit-huge:1e-3:1")
+    with pytest.raises(ValueError, match="names a released encoder"):
+        study.parse_recipe("scratch@gmml-vit-tiny16-cxr128:1e-3:1")
 
 
 @pytest.mark.parametrize("name", ["resnet18", "densenet121"])
@@ -57,12 +63,17 @@ def test_summary_merges_runs_and_reports_the_difference(study, tmp_path):
         for seed, (g, s) in enumerate([(0.80, 0.60), (0.70, 0.60)]):
             writer.writerow([0.1, seed, "gmml", "gmml:5e-4:0.75", 300, 30, 0.9, g, 0.9, 0.8, 0.85])
             writer.writerow([0.1, seed, "scratch", "scratch:5e-4:0.75", 300, 30, 0.8, s, 0.8, 0.7, 0.75])
+            writer.writerow([0.1, seed, "gmml", "gmml@gmml-vit-tiny16-cxr128:5e-4:0.75", 300, 30, 0.9, g + 0.1, 0.9,
+                             0.8, 0.85])
     rows = study.read_runs(runs)
     assert rows[0]["covid_val_acc"] == 0.8 and rows[0]["recipe"] == "gmml:5e-4:0.75"
     study.write_summary(rows, tmp_path, "note")
     summary = (tmp_path / "summary.md").read_text()
     assert "| 10% | gmml:5e-4:0.75 | 2 | 300 | 30 | 0.900 ± 0.000 | 0.750 ± 0.050 |" in summary
     assert "covid_val_acc +0.150" in summary
+    # a second encoder gets its own row and its own difference against scratch
+    assert "Difference gmml@gmml-vit-tiny16-cxr128:5e-4:0.75 - scratch:5e-4:0.75" in summary
+    assert "covid_val_acc +0.250" in summary
     assert (tmp_path / "summary.png").stat().st_size > 1000
 
 

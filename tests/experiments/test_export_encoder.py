@@ -1,0 +1,69 @@
+"""Packaging a pretraining run (one stage or several) as the released encoder: curves on one epoch axis,
+the last stage's probe-picked checkpoint, a record whose sha256 matches the file, a card from the figures."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from spcxr_monai.networks import create_gmml_vit
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "release" / "export_encoder.py"
+
+
+@pytest.fixture(scope="module")
+def export():
+    spec = importlib.util.spec_from_file_location("export_encoder", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fake_run(root: Path, l1: list[float], probe: dict[int, float], best: int, weights: dict | None = None) -> Path:
+    """A pretraining bundle_root as the bundle leaves it: tensorboard curve, probe record, figures, weights."""
+    (root / "models").mkdir(parents=True)
+    (root / "logs" / "figures").mkdir(parents=True)
+    with SummaryWriter(str(root / "logs" / "tensorboard")) as writer:
+        for epoch, value in enumerate(l1, start=1):
+            writer.add_scalar("val_masked_l1", value, epoch)
+    history = [{"epoch": e, "probe_accuracy": a, "probe_accuracy_balanced_accuracy": a - 0.05} for e, a in probe.items()]
+    (root / "models" / "feature_probe.json").write_text(json.dumps({"probe": "knn", "k": 20, "best_epoch": best,
+                                                                    "history": history}))
+    for epoch in range(1, len(l1) + 1):
+        (root / "logs" / "figures" / f"reconstruction_epoch{epoch:03d}.png").write_bytes(f"{root.name} {epoch}".encode())
+    if weights is not None:
+        torch.save(weights, root / "models" / "model_probe.pt")
+    return root
+
+
+def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, tmp_path, monkeypatch):
+    weights = create_gmml_vit("tiny", img_size=32, patch_size=16).state_dict()
+    first = fake_run(tmp_path / "gmml_release", [0.7, 0.5, 0.4], {2: 0.70}, best=2)
+    second = fake_run(tmp_path / "gmml_continue", [0.38, 0.36], {2: 0.72}, best=2, weights=weights)
+    probe, l1, stages = export.stage_curves([first, second])
+    assert [e for e, _ in l1] == [1, 2, 3, 4, 5] and l1[3] == (4, pytest.approx(0.38))
+    assert [h["epoch"] for h in probe["history"]] == [2, 5] and probe["best_epoch"] == 5
+    assert [(s["first_epoch"], s["last_epoch"]) for s in stages] == [(1, 3), (4, 5)]
+
+    out = tmp_path / "pretrained"
+    out.mkdir()
+    monkeypatch.setattr(export, "HERE", out)
+    monkeypatch.setattr(sys, "argv", ["export_encoder.py", str(first), str(second)])
+    export.main()
+    record = json.loads((out / "gmml_vit_tiny16_cxr128.json").read_text())
+    released = torch.load(out / record["file"], weights_only=True)
+    assert all(v.dtype == torch.float16 for v in released.values() if v.is_floating_point())
+    torch.testing.assert_close(released["head.to_pixels.weight"].float(), weights["head.to_pixels.weight"],
+                               atol=1e-3, rtol=1e-3)
+    assert record["chosen_epoch"] == 5 and "pretrain_released_encoder.sh 1 && bash" in record["command"]
+    # the figure of the chosen epoch is the last stage's own epoch 2, not the first stage's
+    assert (out / "gmml_vit_tiny16_cxr128_reconstruction.png").read_bytes() == b"gmml_continue 2"
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "epoch 5 of 5" in card and "(0.720)" in card and "| 4 (stage 2) | 0.3800 |" in card
+    assert "epochs 1-3" in card and "epochs 4-5" in card and "{" not in card.split("## Use")[0]
