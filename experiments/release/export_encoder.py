@@ -101,7 +101,7 @@ def main() -> None:
 
 
 def write_model_card(record: dict) -> None:
-    """``MODEL_CARD.md`` beside the weights, from the template and the record (every figure from the runs)."""
+    """The release's model card beside the weights, from the template and the record (every figure from the runs)."""
     probe = record["probe"]
     by_epoch = {h["epoch"]: h for h in probe["history"]}
     l1 = dict(record["val_masked_l1"])
@@ -125,8 +125,9 @@ def write_model_card(record: dict) -> None:
         chosen_epoch=record["chosen_epoch"], epochs=max(l1),
         chosen_probe=by_epoch[record["chosen_epoch"]]["probe_accuracy"], probe_fraction=record["probe_fraction"],
         command=record["command"], stage_lines="\n".join(stage_lines), k=probe["k"], curve_table="\n".join(rows),
+        default_note="the default, also `released`" if record["name"] == DEFAULT else f"`released` is `{DEFAULT}`",
     )
-    (HERE / "MODEL_CARD.md").write_text(card)
+    (HERE / RELEASED[record["name"]].get("card", "MODEL_CARD.md")).write_text(card)  # the first release's has no "card"
 
 
 if __name__ == "__main__":
