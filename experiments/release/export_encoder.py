@@ -52,7 +52,8 @@ def stage_curves(runs: list[Path]) -> tuple[dict, list, list[dict]]:
         figures = sorted(p.stat().st_mtime for p in (run / "logs" / "figures").glob("*.png"))
         hours = (figures[-1] - figures[0]) / 3600 * len(figures) / (len(figures) - 1) if len(figures) > 1 else None
         stages.append({"stage": index, "run": str(run), "first_epoch": offset + 1, "last_epoch": offset + curve[-1][0],
-                       "hours": hours, "local_best_epoch": probe["best_epoch"]})
+                       "hours": hours, "local_best_epoch": probe["best_epoch"],
+                       "local_best_l1_epoch": min(curve, key=lambda c: c[1])[0]})
         offset += curve[-1][0]
     merged = {**probe, "best_epoch": probe["best_epoch"] + offset - curve[-1][0], "history": history}
     return merged, l1, stages
@@ -61,7 +62,8 @@ def stage_curves(runs: list[Path]) -> tuple[dict, list, list[dict]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", help="bundle_root of each pretraining stage, in order")
-    parser.add_argument("--checkpoint", default="model_probe.pt", help="file in <last run>/models to release")
+    parser.add_argument("--checkpoint", default="model_probe.pt", choices=["model_probe.pt", "model.pt"],
+                        help="of <last run>/models: best k-NN probe accuracy, or lowest validation masked L1")
     parser.add_argument("--name", default=DEFAULT)
     args = parser.parse_args()
 
@@ -74,7 +76,15 @@ def main() -> None:
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
 
     probe, l1, stages = stage_curves(args.runs)
-    by_probe = args.checkpoint == "model_probe.pt"
+    local = stages[-1]["local_best_epoch" if args.checkpoint == "model_probe.pt" else "local_best_l1_epoch"]
+    chosen = stages[-1]["first_epoch"] - 1 + local
+    if args.checkpoint == "model_probe.pt":
+        chosen_by = (f"best k-NN probe accuracy of the frozen encoder in the last stage "
+                     f"({next(h for h in probe['history'] if h['epoch'] == chosen)['probe_accuracy']:.3f})")
+    else:
+        chosen_by = f"lowest validation masked L1 of the last stage ({dict(l1)[chosen]:.4f})"
+    options = "" if args.checkpoint == "model_probe.pt" and args.name == DEFAULT else \
+        f" --checkpoint {args.checkpoint} --name {args.name}"
     stages_cmd = " && ".join(f"bash experiments/release/pretrain_released_encoder.sh {s['stage']}" for s in stages)
     record = {
         "name": args.name,
@@ -84,18 +94,18 @@ def main() -> None:
         "parameters": int(sum(v.numel() for v in state.values())),
         "architecture": {k: entry[k] for k in ("model_size", "patch_size", "image_size")},
         "chosen_checkpoint": args.checkpoint,
-        "chosen_epoch": probe["best_epoch"] if by_probe else None,
+        "chosen_epoch": chosen,
+        "chosen_by": chosen_by,
         "probe_fraction": 0.3,
         "probe": probe,
         "val_masked_l1": l1,
         "stages": stages,
-        "command": f"{stages_cmd} && python experiments/release/export_encoder.py {' '.join(map(str, args.runs))}",
+        "command": f"{stages_cmd} && python experiments/release/export_encoder.py {' '.join(map(str, args.runs))}{options}",
     }
     (HERE / (Path(entry["file"]).stem + ".json")).write_text(json.dumps(record, indent=1) + "\n")
-    if by_probe:
-        figure = last / "logs" / "figures" / f"reconstruction_epoch{stages[-1]['local_best_epoch']:03d}.png"
-        if figure.is_file():
-            shutil.copyfile(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
+    figure = last / "logs" / "figures" / f"reconstruction_epoch{local:03d}.png"
+    if figure.is_file():
+        shutil.copyfile(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
     write_model_card(record)
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
 
@@ -123,7 +133,7 @@ def write_model_card(record: dict) -> None:
         name=record["name"], file=record["file"], file_stem=Path(record["file"]).stem,
         megabytes=record["bytes"] / 2**20, parameters=record["parameters"], sha256=record["sha256"],
         chosen_epoch=record["chosen_epoch"], epochs=max(l1),
-        chosen_probe=by_epoch[record["chosen_epoch"]]["probe_accuracy"], probe_fraction=record["probe_fraction"],
+        chosen_by=record["chosen_by"], probe_fraction=record["probe_fraction"],
         command=record["command"], stage_lines="\n".join(stage_lines), k=probe["k"], curve_table="\n".join(rows),
         default_note="the default, also `released`" if record["name"] == DEFAULT else f"`released` is `{DEFAULT}`",
     )

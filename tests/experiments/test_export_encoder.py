@@ -45,9 +45,9 @@ def fake_run(root: Path, l1: list[float], probe: dict[int, float], best: int, we
 def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, tmp_path, monkeypatch):
     weights = create_gmml_vit("tiny", img_size=32, patch_size=16).state_dict()
     first = fake_run(tmp_path / "gmml_release", [0.7, 0.5, 0.4], {2: 0.70}, best=2)
-    second = fake_run(tmp_path / "gmml_continue", [0.38, 0.36], {2: 0.72}, best=2, weights=weights)
+    second = fake_run(tmp_path / "gmml_continue", [0.36, 0.38], {2: 0.72}, best=2, weights=weights)
     probe, l1, stages = export.stage_curves([first, second])
-    assert [e for e, _ in l1] == [1, 2, 3, 4, 5] and l1[3] == (4, pytest.approx(0.38))
+    assert [e for e, _ in l1] == [1, 2, 3, 4, 5] and l1[3] == (4, pytest.approx(0.36))
     assert [h["epoch"] for h in probe["history"]] == [2, 5] and probe["best_epoch"] == 5
     assert [(s["first_epoch"], s["last_epoch"]) for s in stages] == [(1, 3), (4, 5)]
 
@@ -65,5 +65,14 @@ def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, 
     # the figure of the chosen epoch is the last stage's own epoch 2, not the first stage's
     assert (out / "gmml_vit_tiny16_cxr128_reconstruction.png").read_bytes() == b"gmml_continue 2"
     card = (out / "MODEL_CARD.md").read_text()
-    assert "epoch 5 of 5" in card and "(0.720)" in card and "| 4 (stage 2) | 0.3800 |" in card
+    assert "epoch 5 of 5" in card and "(0.720)" in card and "| 4 (stage 2) | 0.3600 |" in card
     assert "epochs 1-3" in card and "epochs 4-5" in card and "{" not in card.split("## Use")[0]
+
+    # chosen by validation masked L1 instead: the last stage's lowest, epoch 4 (its own epoch 1)
+    torch.save(weights, second / "models" / "model.pt")
+    monkeypatch.setattr(sys, "argv", ["export_encoder.py", str(first), str(second), "--checkpoint", "model.pt"])
+    export.main()
+    record = json.loads((out / "gmml_vit_tiny16_cxr128.json").read_text())
+    assert record["chosen_epoch"] == 4 and "--checkpoint model.pt" in record["command"]
+    assert (out / "gmml_vit_tiny16_cxr128_reconstruction.png").read_bytes() == b"gmml_continue 1"
+    assert "epoch 4 of 5: lowest validation masked L1 of the last stage (0.3600)" in (out / "MODEL_CARD.md").read_text()
