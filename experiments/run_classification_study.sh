@@ -62,3 +62,11 @@ $H --recipes $G --out $R/classification_res192/f100_s0_gmml
 $H --recipes scratch:5e-4:0.75 --out $R/classification_res192/f100_s0_scratch
 python experiments/pretrain_vs_scratch.py --image-size 192 --recipes $G scratch:5e-4:0.75 --out $R/classification_res192 \
     --summarise $R/classification_res192/f100_*/runs.csv
+
+# 7. Does longer pretraining help? The release's stage 2 (40 more epochs, a warm restart from the 60th epoch's
+#    weights; released as gmml-vit-tiny16-cxr128-e100, the epoch with the lowest validation masked L1) with
+#    the same fine-tuning recipe and seeds as the rows above; two 1-thread jobs side by side, frozen copy.
+E="gmml@gmml-vit-tiny16-cxr128-e100:5e-4:0.75"
+$L --seeds 0 --recipes $E --out $LR/f100_s0_gmml_e100            # beside the next two lines
+$STUDY --fractions 0.1 --seeds 0 1 2 --min-steps 300 --recipes $E --out $R/classification_e100/f10
+$STUDY --fractions 1.0 --seeds 0 1 --epochs 10 --recipes $E --out $R/classification_e100/f100_s01

@@ -16,10 +16,17 @@ __all__ = ["RELEASED", "release_record", "released_encoder", "resolve_checkpoint
 
 HERE = Path(__file__).parent
 
-# name -> file and the architecture the weights need; the sha256 is in the file's JSON record beside it
+# name -> file, model card and the architecture the weights need; the sha256 is in the file's JSON record beside it
 RELEASED: dict[str, dict] = {
-    "gmml-vit-tiny16-cxr128": {
+    "gmml-vit-tiny16-cxr128": {  # 60 epochs from scratch, the epoch the k-NN probe picked
         "file": "gmml_vit_tiny16_cxr128.pt",
+        "model_size": "tiny",
+        "patch_size": 16,
+        "image_size": 128,
+    },
+    "gmml-vit-tiny16-cxr128-e100": {  # + a 40-epoch warm restart from the 60th epoch's weights
+        "file": "gmml_vit_tiny16_cxr128_e100.pt",
+        "card": "MODEL_CARD_gmml_vit_tiny16_cxr128_e100.md",
         "model_size": "tiny",
         "patch_size": 16,
         "image_size": 128,
