@@ -1,11 +1,12 @@
 """Package a GMML pretraining run as the released encoder of ``spcxr_monai/pretrained``.
 
     python experiments/release/export_encoder.py experiments/runs/gmml_release [experiments/runs/gmml_continue]
-        [--checkpoint model_probe.pt]
+        [--checkpoint model_probe.pt | model.pt] [--name gmml-vit-tiny16-cxr128]
 
 Each positional argument is one stage of pretraining, in order (a later stage continues from an earlier
-one's weights); the last stage's checkpoint is released: the one its frozen-feature probe picked
-(``models/model_probe.pt``: best k-NN accuracy). Stores the GMML ViT state dict (encoder + reconstruction
+one's weights); the last stage's checkpoint is released as the released encoder ``--name``: the one its
+frozen-feature probe picked (``models/model_probe.pt``: best k-NN accuracy) or the one with the lowest
+validation masked L1 (``models/model.pt``). Stores the GMML ViT state dict (encoder + reconstruction
 head) in fp16, atomically, and writes beside it a JSON record: sha256, size, the probe and validation
 masked-L1 curves of all stages on one epoch axis, the chosen epoch and the command. Copies the
 reconstruction figure of the chosen epoch. Never touches a run's own files.
@@ -124,10 +125,8 @@ def write_model_card(record: dict) -> None:
         mark = " (chosen)" if epoch == record["chosen_epoch"] else ""
         stage = f" (stage {starts[epoch]})" if epoch in starts and len(starts) > 1 else ""
         rows.append(f"| {epoch}{stage}{mark} | {l1.get(epoch, float('nan')):.4f} | {acc} | {bacc} |")
-    stage_lines = [f"- stage {s['stage']} (`{Path(s['run']).name}`): epochs {s['first_epoch']}-{s['last_epoch']}, "
-                   f"{s['hours']:.1f} h of wall time" if s["hours"] else
-                   f"- stage {s['stage']} (`{Path(s['run']).name}`): epochs {s['first_epoch']}-{s['last_epoch']}"
-                   for s in record["stages"]]
+    stage_lines = [f"- stage {s['stage']} (`{Path(s['run']).name}`): epochs {s['first_epoch']}-{s['last_epoch']}"
+                   + (f", {s['hours']:.1f} h of wall time" if s["hours"] else "") for s in record["stages"]]
     template = (Path(__file__).parent / "MODEL_CARD.template.md").read_text()
     card = template.format(
         name=record["name"], file=record["file"], file_stem=Path(record["file"]).stem,
