@@ -1,6 +1,6 @@
 """SPCXR's claim in miniature: GMML-pretrained ViT vs the same ViT from scratch vs a CNN, at 1/10/100% labels.
 
-    python experiments/pretrain_vs_scratch.py --pretrained released \
+    python experiments/pretrain_vs_scratch.py [--pretrained gmml-vit-tiny16-cxr128] \
         [--data ../shared/data] [--seeds 0 1 2] [--fractions 0.01 0.1 1.0] \
         [--recipes gmml:5e-4:0.75 scratch:5e-4:0.75 resnet18:1e-3:1] [--out experiments/results]
 
@@ -13,8 +13,8 @@ validation split). The model kept is the one with the best validation macro AUC 
 - the pediatric set (another hospital, never trained on) as normal vs pneumonia: predicted
   pneumonia = argmax is not "normal", score = 1 - p(normal); minus near-duplicates of ``covid-qu-ex/train``.
 
-A recipe is ``INIT[@ENCODER]:LR:LAYER_DECAY``: ``gmml`` (the ``--pretrained`` encoder; ``released`` is
-the encoder shipped in ``spcxr_monai/pretrained``; ``gmml@NAME`` the released encoder ``NAME``), ``scratch`` (the same ViT, random init) or
+A recipe is ``INIT[@ENCODER]:LR:LAYER_DECAY``: ``gmml`` (the ``--pretrained`` encoder; ``gmml@NAME``
+the encoder released as ``NAME`` in ``spcxr_monai/pretrained``), ``scratch`` (the same ViT, random init) or
 ``resnet18`` / ``densenet121`` (MONAI CNNs from scratch, what a user would pick instead). Every
 recipe gets the same data, epochs, batch size, augmentation, schedule and seeds; ``LR`` is the
 head's learning rate, ``LAYER_DECAY`` the layer-wise decay of the ViT encoder (1: none). Writes
@@ -97,8 +97,10 @@ def _drift_report(probs: np.ndarray, labels: np.ndarray) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained", default="released",
-                        help="GMML checkpoint (models/model.pt of the pretraining bundle) or 'released'")
+    parser.add_argument("--pretrained", default="gmml-vit-tiny16-cxr128",
+                        help="encoder of plain gmml recipes: a released name or 'released', or a GMML checkpoint "
+                             "(models/model.pt of the pretraining bundle); the default, the first release, is the one "
+                             "the committed gmml rows used, whatever 'released' names now")
     parser.add_argument("--data", default=shared_data_root())
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
@@ -125,7 +127,8 @@ def main() -> None:
         n_eval = {k: int(rows[0][f"{k}_n"]) for k in ("covid_val", "pediatric") if f"{k}_n" in rows[0]}
         write_summary(rows, out, f"ViT-{args.model_size}/16 (CNN: MONAI ResNet-18 from scratch) at {args.image_size}x"
                                  f"{args.image_size}, batch {args.batch_size}; evaluation sets after de-duplication: "
-                                 f"{n_eval}. Runs merged from {', '.join(args.summarise)}.")
+                                 f"{n_eval}; plain gmml recipes: {args.pretrained}. Runs merged from "
+                                 f"{', '.join(args.summarise)}.")
         return
     recipes = [parse_recipe(r) for r in args.recipes]
     default_encoder = resolve_checkpoint(args.pretrained) if any(r["init"] == "gmml" for r in recipes) else ""
@@ -166,7 +169,7 @@ def main() -> None:
                 t0 = time.time()
                 wf = run_workflow(
                     "spcxr_cxr_classification", ["train.json"], "training", **common, resume=False,
-                    pretrained_checkpoint=resolve_checkpoint(recipe["encoder"]) or default_encoder if init == "gmml" else "",
+                    pretrained_checkpoint=(resolve_checkpoint(recipe["encoder"]) or default_encoder) if init == "gmml" else "",
                     label_fraction=fraction, epochs=epochs, val_interval=val_interval,
                     learning_rate=recipe["lr"], layer_decay=recipe["layer_decay"],
                     **{"train#checkpoint_saver#save_interval": epochs},
@@ -198,7 +201,7 @@ def main() -> None:
     elapsed = time.time() - started
     note = (f"ViT-{args.model_size}/16 (CNNs: MONAI, from scratch) at {args.image_size}x{args.image_size}, batch "
             f"{args.batch_size}, seeds {args.seeds}; {elapsed / 60:.1f} min on this machine. Evaluation sets after "
-            f"de-duplication: {({k: len(v) for k, v in eval_sets.items()})}.")
+            f"de-duplication: {({k: len(v) for k, v in eval_sets.items()})}; plain gmml recipes: {args.pretrained}.")
     write_summary(rows, out, note)
 
 

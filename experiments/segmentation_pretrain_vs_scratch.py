@@ -1,6 +1,6 @@
 """Lung segmentation: UNETR on the GMML-pretrained ViT vs the same UNETR from scratch, at 1/10/100% of the masks.
 
-    python experiments/segmentation_pretrain_vs_scratch.py [--pretrained released] [--data ../shared/data] \
+    python experiments/segmentation_pretrain_vs_scratch.py [--pretrained gmml-vit-tiny16-cxr128] [--data ../shared/data] \
         [--fractions 0.01 0.1 1.0] [--seeds 0 1 2] [--out experiments/results/segmentation]
 
 Each run trains the segmentation bundle (``bundles/spcxr_lung_segmentation``) on ``mask_fraction`` of
@@ -47,8 +47,9 @@ def _per_image(csv_path: Path) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained", default="released",
-                        help="GMML checkpoint (models/model.pt of the pretraining bundle) or 'released'")
+    parser.add_argument("--pretrained", default="gmml-vit-tiny16-cxr128",
+                        help="encoder of the gmml rows: a released name or 'released', or a GMML checkpoint; the "
+                             "default, the first release, is the one the committed gmml rows used")
     parser.add_argument("--data", default=shared_data_root())
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
@@ -73,7 +74,8 @@ def main() -> None:
         write_runs(rows, out)
         write_summary(rows, out, f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at "
                                  f"{args.image_size}x{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, "
-                                 f"layer decay {args.layer_decay}; runs merged from {', '.join(args.summarise)}.")
+                                 f"layer decay {args.layer_decay}, gmml encoder {args.pretrained}; runs merged from "
+                                 f"{', '.join(args.summarise)}.")
         return
     pretrained = resolve_checkpoint(args.pretrained) if "gmml" in args.inits else ""
 
@@ -137,7 +139,8 @@ def main() -> None:
                 write_runs(rows, out)
     write_summary(rows, out, f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at {args.image_size}x"
                              f"{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, layer decay "
-                             f"{args.layer_decay}, seeds {args.seeds}; {(time.time() - started) / 60:.1f} min on this "
+                             f"{args.layer_decay}, gmml encoder {args.pretrained}, seeds {args.seeds}; "
+                             f"{(time.time() - started) / 60:.1f} min on this "
                              f"machine. Evaluated on {len(eval_items)} COVID-QU-Ex val images (after de-duplication "
                              "against train); HD95 in pixels of the resized image.")
 
