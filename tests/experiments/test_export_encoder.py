@@ -54,7 +54,8 @@ def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, 
     out = tmp_path / "pretrained"
     out.mkdir()
     monkeypatch.setattr(export, "HERE", out)
-    monkeypatch.setattr(sys, "argv", ["export_encoder.py", str(first), str(second)])
+    name = ["--name", "gmml-vit-tiny16-cxr128"]  # its files: gmml_vit_tiny16_cxr128.* and MODEL_CARD.md
+    monkeypatch.setattr(sys, "argv", ["export_encoder.py", str(first), str(second), *name])
     export.main()
     record = json.loads((out / "gmml_vit_tiny16_cxr128.json").read_text())
     released = torch.load(out / record["file"], weights_only=True)
@@ -70,7 +71,7 @@ def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, 
 
     # chosen by validation masked L1 instead: the last stage's lowest, epoch 4 (its own epoch 1)
     torch.save(weights, second / "models" / "model.pt")
-    monkeypatch.setattr(sys, "argv", ["export_encoder.py", str(first), str(second), "--checkpoint", "model.pt"])
+    monkeypatch.setattr(sys, "argv", ["export_encoder.py", str(first), str(second), "--checkpoint", "model.pt", *name])
     export.main()
     record = json.loads((out / "gmml_vit_tiny16_cxr128.json").read_text())
     assert record["chosen_epoch"] == 4 and "--checkpoint model.pt" in record["command"]
