@@ -70,3 +70,9 @@ E="gmml@gmml-vit-tiny16-cxr128-e100:5e-4:0.75"
 $L --seeds 0 --recipes $E --out $LR/f100_s0_gmml_e100            # beside the next two lines
 $STUDY --fractions 0.1 --seeds 0 1 2 --min-steps 300 --recipes $E --out $R/classification_e100/f10
 $STUDY --fractions 1.0 --seeds 0 1 --epochs 10 --recipes $E --out $R/classification_e100/f100_s01
+$STUDY --fractions 1.0 --seeds 2 --epochs 10 --recipes $E --out $R/classification_e100/f100_s2   # beside the next line
+$STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $E --out $R/classification_e100/f1
+python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $B --out $LR \
+    --summarise $LR/f100_*/runs.csv
+python experiments/pretrain_vs_scratch.py --recipes $G $E $B --out $R \
+    --summarise $R/classification_sweep/*/runs.csv $R/classification_runs/*/runs.csv $R/classification_e100/*/runs.csv

@@ -35,3 +35,10 @@ OMP_NUM_THREADS=2 python experiments/segmentation_pretrain_vs_scratch.py --work 
     --seeds 0 --inits unet --min-steps 3600 --val-evals 6 --out ${R}_long3600/f10_s0_unet
 
 python experiments/segmentation_pretrain_vs_scratch.py --out $R --summarise $R/f*/runs.csv
+
+# The encoder pretrained 40 epochs longer (gmml-vit-tiny16-cxr128-e100, the default since), 10% of the masks,
+# seed 0, beside the classification study (the rows above used the first release, gmml-vit-tiny16-cxr128)
+E100="--pretrained gmml-vit-tiny16-cxr128-e100"
+python experiments/segmentation_pretrain_vs_scratch.py $E100 --work runs/segmentation_e100 --fractions 0.1 --seeds 0 \
+    --inits gmml --out ${R}_e100/f10_s0
+python experiments/segmentation_pretrain_vs_scratch.py $E100 --out ${R}_e100 --summarise ${R}_e100/f10_*/runs.csv
