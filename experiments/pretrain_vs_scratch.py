@@ -166,10 +166,11 @@ def main() -> None:
                 }
                 if init in CNNS:
                     common["network_def"] = cnn_def(init, len(CLASSES))
+                encoder = (resolve_checkpoint(recipe["encoder"]) or default_encoder) if init == "gmml" else ""
                 t0 = time.time()
                 wf = run_workflow(
                     "spcxr_cxr_classification", ["train.json"], "training", **common, resume=False,
-                    pretrained_checkpoint=(resolve_checkpoint(recipe["encoder"]) or default_encoder) if init == "gmml" else "",
+                    pretrained_checkpoint=encoder,
                     label_fraction=fraction, epochs=epochs, val_interval=val_interval,
                     learning_rate=recipe["lr"], layer_decay=recipe["layer_decay"],
                     **{"train#checkpoint_saver#save_interval": epochs},
