@@ -72,6 +72,7 @@ $STUDY --fractions 0.1 --seeds 0 1 2 --min-steps 300 --recipes $E --out $R/class
 $STUDY --fractions 1.0 --seeds 0 1 --epochs 10 --recipes $E --out $R/classification_e100/f100_s01
 $STUDY --fractions 1.0 --seeds 2 --epochs 10 --recipes $E --out $R/classification_e100/f100_s2   # beside the next line
 $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $E --out $R/classification_e100/f1
+$L --seeds 1 --recipes $E --out $LR/f100_s1_gmml_e100            # after the line above, beside the segmentation run
 python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $B --out $LR \
     --summarise $LR/f100_*/runs.csv
 python experiments/pretrain_vs_scratch.py --recipes $G $E $B --out $R \
