@@ -45,10 +45,15 @@ def _configs(*names: str) -> str:
 def _torchrun(bundle: str, args: list[str], nproc: int = 2, extra: list[str] | None = None,
               check: bool = True) -> subprocess.CompletedProcess:
     launcher = extra or ["--standalone", f"--nproc_per_node={nproc}"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "monai.bundle", "run", *args],
-        cwd=BUNDLES / bundle, capture_output=True, text=True, timeout=900, env=_env(),
-    )
+    for attempt in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "monai.bundle", "run", *args],
+            cwd=BUNDLES / bundle, capture_output=True, text=True, timeout=900, env=_env(),
+        )
+        # gloo's loopback transport now and then drops a pair mid-epoch with no worker error (seen on the 2-core
+        # CI machine); such a run wrote no checkpoint (they are atomic, per epoch), so it is run once more
+        if proc.returncode == 0 or "Connection closed by peer" not in proc.stdout + proc.stderr:
+            break
     if check and proc.returncode != 0:
         pytest.fail(f"torchrun failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
