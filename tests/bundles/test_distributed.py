@@ -45,7 +45,7 @@ def _configs(*names: str) -> str:
 def _torchrun(bundle: str, args: list[str], nproc: int = 2, extra: list[str] | None = None,
               check: bool = True) -> subprocess.CompletedProcess:
     launcher = extra or ["--standalone", f"--nproc_per_node={nproc}"]
-    for attempt in range(2):
+    for _ in range(2):
         proc = subprocess.run(
             [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "monai.bundle", "run", *args],
             cwd=BUNDLES / bundle, capture_output=True, text=True, timeout=900, env=_env(),
