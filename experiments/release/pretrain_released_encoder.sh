@@ -6,21 +6,31 @@
 #   bash experiments/release/pretrain_released_encoder.sh 1 [EPOCHS]   from scratch (60 epochs, 1 thread)
 #   bash experiments/release/pretrain_released_encoder.sh 2 [EPOCHS]   a warm restart from stage 1's last
 #       weights (40 epochs, half the peak lr, 2 warm-up epochs, 2 threads: the machine to itself)
+#   bash experiments/release/pretrain_released_encoder.sh 3 EPOCHS [BUNDLE ARGS...]   a second warm restart,
+#       from the released stage-2 encoder (gmml-vit-tiny16-cxr128-e100, head included), batch 64 at the same
+#       base lr (peak lr 5e-4 by the bundle's linear scaling), on a GPU with masks drawn in 8 loader workers;
+#       EPOCHS sized to the time a lent GPU gives (experiments/release/gpu_stage3.sh)
+# SPCXR_DATA: the data root (default ../shared/data); SPCXR_RUNS: where the run folders go (experiments/runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA="${SPCXR_DATA:-$(cd .. && pwd)/shared/data}"
+RUNS="${SPCXR_RUNS:-$PWD/experiments/runs}"
 STAGE="${1:-1}"
+BATCH=32
+EXTRA=()
 case "$STAGE" in
-    1) RUN="$PWD/experiments/runs/gmml_release"; INIT=""; EPOCHS="${2:-60}"; LR=0.004; WARMUP=3; THREADS=1 ;;
-    2) RUN="$PWD/experiments/runs/gmml_continue"; INIT="$PWD/experiments/runs/gmml_release/models/model_final.pt"
+    1) RUN="$RUNS/gmml_release"; INIT=""; EPOCHS="${2:-60}"; LR=0.004; WARMUP=3; THREADS=1 ;;
+    2) RUN="$RUNS/gmml_continue"; INIT="$RUNS/gmml_release/models/model_final.pt"
        EPOCHS="${2:-40}"; LR=0.002; WARMUP=2; THREADS=2 ;;
-    *) echo "stage must be 1 or 2, got '$STAGE'" >&2; exit 2 ;;
+    3) RUN="$RUNS/gmml_stage3"; INIT="gmml-vit-tiny16-cxr128-e100"; EPOCHS="${2:?stage 3 needs EPOCHS}"
+       LR=0.002; WARMUP=2; THREADS=4; BATCH=64; EXTRA=(--num_workers 8 --mask_in_loader true "${@:3}") ;;
+    *) echo "stage must be 1, 2 or 3, got '$STAGE'" >&2; exit 2 ;;
 esac
 mkdir -p "$RUN"
 cd bundles/spcxr_gmml_pretrain
 # --pretrained_checkpoint is explicit: the bundle's default ("released") would start from the released weights
-OMP_NUM_THREADS="$THREADS" python -m monai.bundle run training --config_file configs/train.json \
+OMP_NUM_THREADS="$THREADS" "${PYTHON:-python}" -m monai.bundle run training --config_file configs/train.json \
     --logging_file configs/logging.conf --bundle_root "$RUN" --pretrained_checkpoint "$INIT" \
     --dataset_dir "$DATA/covid-qu-ex/train" --probe_dir "$DATA/covid-qu-ex/train" \
-    --model_size tiny --image_size 128 --batch_size 32 --base_lr "$LR" --warmup_epochs "$WARMUP" --epochs "$EPOCHS" \
-    --probe_interval 2 --probe_fraction 0.3 --num_threads "$THREADS" --seed 0
+    --model_size tiny --image_size 128 --batch_size "$BATCH" --base_lr "$LR" --warmup_epochs "$WARMUP" --epochs "$EPOCHS" \
+    --probe_interval 2 --probe_fraction 0.3 --num_threads "$THREADS" --seed 0 "${EXTRA[@]}"

@@ -1,0 +1,72 @@
+"""A copy of a CXR folder at the training resolution, for a machine the full-size images cannot travel to.
+
+    python experiments/release/resized_copy.py SRC DST [--image-size 128] [--webp]
+    python experiments/release/resized_copy.py --from-webp SRC DST
+
+Every image under SRC (lung-mask folders skipped) is read by the bundles' own loader (``LoadCXRd``: checked,
+air dark) and resized as the bundles resize it (``Resized``, area), rounded to 8 bits and written as a grey PNG
+at the same relative path under DST. The bundles then read DST with ``image_size`` equal to ``--image-size``:
+their resize is the identity, so what reaches the model differs from the full-size files by the 8-bit rounding
+alone (at most 0.5 grey level before the per-image normalisation). The lent GPU machine of this project takes
+at most 64 MiB with the repository; the 3,728 COVID-QU-Ex train images are 111 MB at 256 px, 32.7 MB as
+128-px PNG and 29.3 MB as lossless WebP (``--webp``, for the journey; ``--from-webp`` turns such a copy back into
+the PNG files the bundles read, pixel for pixel).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from monai.transforms import Compose, Resized
+from PIL import Image
+
+from spcxr_monai.data.formats import is_image_file
+from spcxr_monai.transforms import LoadCXRd
+
+
+def resized_copy(
+    src: Path, dst: Path, image_size: int, webp: bool = False, exclude_dirs: tuple[str, ...] = ("lung_masks",)
+) -> int:
+    """Write ``src``'s images resized to ``image_size`` under ``dst`` (PNG, or lossless WebP); returns how many."""
+    load = Compose([LoadCXRd(keys="image"), Resized(keys="image", spatial_size=[image_size] * 2, mode="area")])
+    files = sorted(p for p in src.rglob("*") if is_image_file(p) and not set(p.relative_to(src).parts[:-1]) & set(exclude_dirs))
+    if not files:
+        raise FileNotFoundError(f"{src}: no images")
+    for path in files:
+        image = np.asarray(load({"image": str(path)})["image"])[0]  # (H, W), air dark, the file's grey range
+        lo, hi = float(image.min()), float(image.max())
+        grey = np.rint((image - lo) / (hi - lo) * 255.0).astype(np.uint8)  # min-max: the normalisation is per image anyway
+        out = dst / path.relative_to(src).with_suffix(".webp" if webp else ".png")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(grey).save(out, **({"lossless": True, "method": 6} if webp else {"optimize": True}))
+    return len(files)
+
+
+def webp_to_png(src: Path, dst: Path) -> int:
+    """Turn a ``--webp`` copy back into grey PNG files at the same relative paths; returns how many."""
+    files = sorted(src.rglob("*.webp"))
+    if not files:
+        raise FileNotFoundError(f"{src}: no .webp images")
+    for path in files:
+        out = dst / path.relative_to(src).with_suffix(".png")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(path).convert("L").save(out)
+    return len(files)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("src", type=Path)
+    parser.add_argument("dst", type=Path)
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--webp", action="store_true", help="write lossless WebP (smaller) instead of PNG")
+    parser.add_argument("--from-webp", action="store_true", help="SRC is a --webp copy: write it back as PNG")
+    args = parser.parse_args()
+    written = webp_to_png(args.src, args.dst) if args.from_webp else resized_copy(args.src, args.dst, args.image_size, args.webp)
+    print(f"{written} images written to {args.dst}")
+
+
+if __name__ == "__main__":
+    main()
