@@ -192,8 +192,11 @@ def main() -> None:
                str(args.steps), "--device", args.device]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        results[recipe, mode] = json.loads(out)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:  # one failing row (out of memory, say) must not lose the others
+            print(f"{recipe} {mode}: failed\n" + "\n".join(done.stderr.strip().splitlines()[-6:]), file=sys.stderr)
+            continue
+        results[recipe, mode] = json.loads(done.stdout.strip().splitlines()[-1])
     kind = "GPU allocated" if args.device.startswith("cuda") else "process RSS"
     mfu = " | MFU" if args.peak_tflops else ""
     print(f"| recipe | mode | images/s | model TFLOP/s{mfu} | peak memory (MiB, {kind}) |")

@@ -39,6 +39,15 @@ def scalar_curve(tb_dir: Path, tag: str) -> list[tuple[int, float]]:
     return sorted(values.items())
 
 
+def wall_hours(figures: Path, epochs: int) -> float | None:
+    """A stage's wall time from its per-epoch reconstruction figures' times (every epoch's, or a subset: a run
+    that travelled back from a lent machine keeps a few), scaled to ``epochs``; None below two figures."""
+    times = sorted((int(p.stem.rsplit("epoch", 1)[1]), p.stat().st_mtime) for p in figures.glob("reconstruction_epoch*.png"))
+    if len(times) < 2 or times[-1][0] == times[0][0]:
+        return None
+    return (times[-1][1] - times[0][1]) / (times[-1][0] - times[0][0]) * epochs / 3600
+
+
 def stage_curves(runs: list[Path]) -> tuple[dict, list, list[dict]]:
     """The probe record, validation masked-L1 curve and per-stage extent of ``runs`` on one epoch axis:
     stage ``i``'s epochs follow the last epoch of stage ``i - 1``. ``best_epoch`` is the last stage's."""
@@ -50,8 +59,7 @@ def stage_curves(runs: list[Path]) -> tuple[dict, list, list[dict]]:
             raise ValueError(f"{run}: no val_masked_l1 curve in logs/tensorboard")
         history += [{**h, "epoch": h["epoch"] + offset} for h in probe["history"]]
         l1 += [(epoch + offset, value) for epoch, value in curve]
-        figures = sorted(p.stat().st_mtime for p in (run / "logs" / "figures").glob("*.png"))
-        hours = (figures[-1] - figures[0]) / 3600 * len(figures) / (len(figures) - 1) if len(figures) > 1 else None
+        hours = wall_hours(run / "logs" / "figures", curve[-1][0])
         stages.append({"stage": index, "run": str(run), "first_epoch": offset + 1, "last_epoch": offset + curve[-1][0],
                        "hours": hours, "local_best_epoch": probe["best_epoch"],
                        "local_best_l1_epoch": min(curve, key=lambda c: c[1])[0]})
@@ -86,7 +94,8 @@ def main() -> None:
         chosen_by = f"lowest validation masked L1 of the last stage ({dict(l1)[chosen]:.4f})"
     options = "" if args.checkpoint == "model_probe.pt" and args.name == DEFAULT else \
         f" --checkpoint {args.checkpoint} --name {args.name}"
-    stages_cmd = " && ".join(f"bash experiments/release/pretrain_released_encoder.sh {s['stage']}" for s in stages)
+    stages_cmd = " && ".join(f"bash experiments/release/pretrain_released_encoder.sh {s['stage']} "
+                             f"{s['last_epoch'] - s['first_epoch'] + 1}" for s in stages)
     record = {
         "name": args.name,
         "file": entry["file"],
@@ -126,7 +135,7 @@ def write_model_card(record: dict) -> None:
         stage = f" (stage {starts[epoch]})" if epoch in starts and len(starts) > 1 else ""
         rows.append(f"| {epoch}{stage}{mark} | {l1.get(epoch, float('nan')):.4f} | {acc} | {bacc} |")
     stage_lines = [f"- stage {s['stage']} (`{Path(s['run']).name}`): epochs {s['first_epoch']}-{s['last_epoch']}"
-                   + (f", {s['hours']:.1f} h of wall time" if s["hours"] else "") for s in record["stages"]]
+                   + (f", {_duration(s['hours'])} of wall time" if s["hours"] else "") for s in record["stages"]]
     template = (Path(__file__).parent / "MODEL_CARD.template.md").read_text()
     card = template.format(
         name=record["name"], file=record["file"], file_stem=Path(record["file"]).stem,
@@ -137,6 +146,10 @@ def write_model_card(record: dict) -> None:
         default_note="the default, also `released`" if record["name"] == DEFAULT else f"`released` is `{DEFAULT}`",
     )
     (HERE / RELEASED[record["name"]].get("card", "MODEL_CARD.md")).write_text(card)  # the first release's has no "card"
+
+
+def _duration(hours: float) -> str:
+    return f"{hours:.1f} h" if hours >= 1 else f"{hours * 60:.0f} min"
 
 
 if __name__ == "__main__":

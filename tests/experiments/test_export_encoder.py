@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, 
     assert all(v.dtype == torch.float16 for v in released.values() if v.is_floating_point())
     torch.testing.assert_close(released["head.to_pixels.weight"].float(), weights["head.to_pixels.weight"],
                                atol=1e-3, rtol=1e-3)
-    assert record["chosen_epoch"] == 5 and "pretrain_released_encoder.sh 1 && bash" in record["command"]
+    assert record["chosen_epoch"] == 5 and "encoder.sh 1 3 && bash" in record["command"] and "encoder.sh 2 2 &&" in record["command"]
     # the figure of the chosen epoch is the last stage's own epoch 2, not the first stage's
     assert (out / "gmml_vit_tiny16_cxr128_reconstruction.png").read_bytes() == b"gmml_continue 2"
     card = (out / "MODEL_CARD.md").read_text()
@@ -77,3 +78,17 @@ def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, 
     assert record["chosen_epoch"] == 4 and "--checkpoint model.pt" in record["command"]
     assert (out / "gmml_vit_tiny16_cxr128_reconstruction.png").read_bytes() == b"gmml_continue 1"
     assert "epoch 4 of 5: lowest validation masked L1 of the last stage (0.3600)" in (out / "MODEL_CARD.md").read_text()
+
+
+def test_wall_time_from_a_subset_of_the_figures(export, tmp_path):
+    """A stage that came back from a lent machine keeps the figures of a few epochs: the time per epoch comes
+    from their epoch numbers, not from how many there are."""
+    for epoch, seconds in ((1, 1000.0), (10, 1054.0), (20, 1114.0)):  # 6 s per epoch
+        figure = tmp_path / f"reconstruction_epoch{epoch:03d}.png"
+        figure.write_bytes(b"png")
+        os.utime(figure, (seconds, seconds))
+    assert export.wall_hours(tmp_path, 20) * 3600 == pytest.approx(120.0)
+    assert export._duration(120 / 3600) == "2 min" and export._duration(1.64) == "1.6 h"
+    (tmp_path / "reconstruction_epoch010.png").unlink()
+    (tmp_path / "reconstruction_epoch020.png").unlink()
+    assert export.wall_hours(tmp_path, 20) is None  # one figure: no time
