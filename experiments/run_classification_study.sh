@@ -77,3 +77,18 @@ python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:
     --summarise $LR/f100_*/runs.csv
 python experiments/pretrain_vs_scratch.py --recipes $G $E $B --out $R \
     --summarise $R/classification_sweep/*/runs.csv $R/classification_runs/*/runs.csv $R/classification_e100/*/runs.csv
+
+# 8. Longer still: stage 3 (20 more epochs on a lent H100, a warm restart from e100, batch 64;
+#    experiments/release/gpu_stage3.sh), released as gmml-vit-tiny16-cxr128-e120 (the epoch with the lowest
+#    validation masked L1, its last). The rows that decide: 100% labels 30 epochs (2 seeds) and 10% (3 seeds);
+#    two 1-thread jobs side by side, frozen copy of the working tree, --data ../shared/data.
+E120="gmml@gmml-vit-tiny16-cxr128-e120:5e-4:0.75"
+$L --seeds 0 --recipes $E120 --out $LR/f100_s0_gmml_e120            # beside the next line
+$L --seeds 1 --recipes $E120 --out $LR/f100_s1_gmml_e120
+$STUDY --fractions 0.1 --seeds 0 1 2 --min-steps 300 --recipes $E120 --out $R/classification_e120/f10   # beside the segmentation line
+$STUDY --fractions 1.0 --seeds 2 --epochs 10 --recipes $E120 --out $R/classification_e120/f100_s2      # beside the next line
+$STUDY --fractions 1.0 --seeds 0 1 --epochs 10 --recipes $E120 --out $R/classification_e120/f100_s01
+python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $E120 $B --out $LR \
+    --summarise $LR/f100_*/runs.csv
+python experiments/pretrain_vs_scratch.py --recipes $G $E $E120 $B --out $R \
+    --summarise $R/classification_sweep/*/runs.csv $R/classification_runs/*/runs.csv $R/classification_e1[02]0/*/runs.csv

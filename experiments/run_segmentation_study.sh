@@ -42,3 +42,9 @@ E100="--pretrained gmml-vit-tiny16-cxr128-e100"
 python experiments/segmentation_pretrain_vs_scratch.py $E100 --work runs/segmentation_e100 --fractions 0.1 --seeds 0 \
     --inits gmml --out ${R}_e100/f10_s0
 python experiments/segmentation_pretrain_vs_scratch.py $E100 --out ${R}_e100 --summarise ${R}_e100/f10_*/runs.csv
+
+# The encoder with 20 more epochs on a lent GPU (gmml-vit-tiny16-cxr128-e120), same run as the lines above
+E120="--pretrained gmml-vit-tiny16-cxr128-e120"
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.1 --seeds 0 \
+    --inits gmml --out ${R}_e120/f10_s0
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f10_*/runs.csv

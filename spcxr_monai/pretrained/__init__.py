@@ -32,6 +32,13 @@ RELEASED: dict[str, dict] = {
         "patch_size": 16,
         "image_size": 128,
     },
+    "gmml-vit-tiny16-cxr128-e120": {  # + 20 more epochs on a lent GPU, a warm restart from e100 (batch 64)
+        "file": "gmml_vit_tiny16_cxr128_e120.pt",
+        "card": "MODEL_CARD_gmml_vit_tiny16_cxr128_e120.md",
+        "model_size": "tiny",
+        "patch_size": 16,
+        "image_size": 128,
+    },
 }
 # what "released" means: the encoder the bundles start from (chosen over the first release by the study's
 # fine-tuning selection metric, the internal validation AUC: higher at 10% and 100% labels on every seed run)
