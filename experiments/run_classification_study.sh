@@ -87,7 +87,8 @@ $L --seeds 0 --recipes $E120 --out $LR/f100_s0_gmml_e120            # beside the
 $L --seeds 1 --recipes $E120 --out $LR/f100_s1_gmml_e120
 $STUDY --fractions 0.1 --seeds 0 1 2 --min-steps 300 --recipes $E120 --out $R/classification_e120/f10   # beside the segmentation line
 $STUDY --fractions 1.0 --seeds 2 --epochs 10 --recipes $E120 --out $R/classification_e120/f100_s2      # beside the next line
-$STUDY --fractions 1.0 --seeds 0 1 --epochs 10 --recipes $E120 --out $R/classification_e120/f100_s01
+$STUDY --fractions 1.0 --seeds 0 1 --epochs 10 --recipes $E120 --out $R/classification_e120/f100_s01   # beside the next line
+$STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $E120 --out $R/classification_e120/f1
 python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $E120 $B --out $LR \
     --summarise $LR/f100_*/runs.csv
 python experiments/pretrain_vs_scratch.py --recipes $G $E $E120 $B --out $R \
