@@ -3,7 +3,6 @@ the last stage's probe-picked checkpoint, a record whose sha256 matches the file
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
@@ -15,15 +14,10 @@ from torch.utils.tensorboard import SummaryWriter
 
 from spcxr_monai.networks import create_gmml_vit
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "release" / "export_encoder.py"
-
 
 @pytest.fixture(scope="module")
-def export():
-    spec = importlib.util.spec_from_file_location("export_encoder", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def export(load_script):
+    return load_script("release/export_encoder.py")
 
 
 def fake_run(root: Path, l1: list[float], probe: dict[int, float], best: int, weights: dict | None = None) -> Path:

@@ -3,25 +3,16 @@ read from the full-size files, up to 8-bit rounding, and the WebP journey is los
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from monai.transforms import Compose
 
 from spcxr_monai.transforms import cxr_preprocessing
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "release" / "resized_copy.py"
-
 
 @pytest.fixture(scope="module")
-def resized_copy():
-    spec = importlib.util.spec_from_file_location("resized_copy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def resized_copy(load_script):
+    return load_script("release/resized_copy.py")
 
 
 def test_copy_reads_as_the_original_and_webp_round_trips(resized_copy, shared_data, tmp_path):
