@@ -43,7 +43,7 @@ def wall_hours(figures: Path, epochs: int) -> float | None:
     """A stage's wall time from its per-epoch reconstruction figures' times (every epoch's, or a subset: a run
     that travelled back from a lent machine keeps a few), scaled to ``epochs``; None below two figures."""
     times = sorted((int(p.stem.rsplit("epoch", 1)[1]), p.stat().st_mtime) for p in figures.glob("reconstruction_epoch*.png"))
-    if len(times) < 2 or times[-1][0] == times[0][0]:
+    if len(times) < 2:
         return None
     return (times[-1][1] - times[0][1]) / (times[-1][0] - times[0][0]) * epochs / 3600
 

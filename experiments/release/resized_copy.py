@@ -3,9 +3,9 @@
     python experiments/release/resized_copy.py SRC DST [--image-size 128] [--webp]
     python experiments/release/resized_copy.py --from-webp SRC DST
 
-Every image under SRC (lung-mask folders skipped) is read by the bundles' own loader (``LoadCXRd``: checked,
-air dark) and resized as the bundles resize it (``Resized``, area), rounded to 8 bits and written as a grey PNG
-at the same relative path under DST. The bundles then read DST with ``image_size`` equal to ``--image-size``:
+Every image under SRC (mask folders skipped) goes through the bundles' own preprocessing (``cxr_preprocessing``:
+``LoadCXRd``, checked and air dark; ``Resized``, area; z-scored), is stretched to 0-255 (the z-score is undone by
+the next per-image normalisation), rounded to 8 bits and written as a grey PNG at the same relative path under DST. The bundles then read DST with ``image_size`` equal to ``--image-size``:
 their resize is the identity, so what reaches the model differs from the full-size files by the 8-bit rounding
 alone (at most 0.5 grey level before the per-image normalisation). The lent GPU machine of this project takes
 at most 64 MiB with the repository; the 3,728 COVID-QU-Ex train images are 111 MB at 256 px, 32.7 MB as
@@ -19,25 +19,23 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from monai.transforms import Compose, Resized
+from monai.transforms import Compose
 from PIL import Image
 
-from spcxr_monai.data.formats import is_image_file
-from spcxr_monai.transforms import LoadCXRd
+from spcxr_monai.data import find_images
+from spcxr_monai.transforms import cxr_preprocessing
 
 
-def resized_copy(
-    src: Path, dst: Path, image_size: int, webp: bool = False, exclude_dirs: tuple[str, ...] = ("lung_masks",)
-) -> int:
+def resized_copy(src: Path, dst: Path, image_size: int, webp: bool = False) -> int:
     """Write ``src``'s images resized to ``image_size`` under ``dst`` (PNG, or lossless WebP); returns how many."""
-    load = Compose([LoadCXRd(keys="image"), Resized(keys="image", spatial_size=[image_size] * 2, mode="area")])
-    files = sorted(p for p in src.rglob("*") if is_image_file(p) and not set(p.relative_to(src).parts[:-1]) & set(exclude_dirs))
+    load = Compose(cxr_preprocessing(image_size, file_key=None))
+    files = find_images(src)
     if not files:
         raise FileNotFoundError(f"{src}: no images")
     for path in files:
-        image = np.asarray(load({"image": str(path)})["image"])[0]  # (H, W), air dark, the file's grey range
+        image = np.asarray(load({"image": str(path)})["image"])[0]  # (H, W), z-scored; LoadCXRd refuses constant images
         lo, hi = float(image.min()), float(image.max())
-        grey = np.rint((image - lo) / (hi - lo) * 255.0).astype(np.uint8)  # min-max: the normalisation is per image anyway
+        grey = np.rint((image - lo) / (hi - lo) * 255.0).astype(np.uint8)
         out = dst / path.relative_to(src).with_suffix(".webp" if webp else ".png")
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(grey).save(out, **({"lossless": True, "method": 6} if webp else {"optimize": True}))

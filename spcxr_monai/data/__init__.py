@@ -1,7 +1,13 @@
 """Data: CXR reading (DICOM-aware), datalists from folder trees or CSVs, patient splits, de-duplication."""
 
 from spcxr_monai.data.cxr_reader import CXRReader
-from spcxr_monai.data.datalist import eval_datalist, make_datalist, make_unlabelled_datalist, maybe_make_datalist
+from spcxr_monai.data.datalist import (
+    eval_datalist,
+    find_images,
+    make_datalist,
+    make_unlabelled_datalist,
+    maybe_make_datalist,
+)
 from spcxr_monai.data.dedup import drop_near_duplicates
 from spcxr_monai.data.dicom import read_dicom_cxr
 from spcxr_monai.data.errors import CXRInputError
@@ -20,6 +26,7 @@ __all__ = [
     "drop_near_duplicates",
     "eval_datalist",
     "make_datalist",
+    "find_images",
     "make_unlabelled_datalist",
     "maybe_make_datalist",
     "patient_id_from_name",

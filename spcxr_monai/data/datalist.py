@@ -90,6 +90,15 @@ def _check_decodable(path: Path) -> None:
         read_dicom_cxr(path)
 
 
+def find_images(root: str | os.PathLike, exclude_dirs: Sequence[str] = MASK_DIRS) -> list[Path]:
+    """Every image file under ``root`` (recursively, by extension), sorted, leaving out those inside a folder
+    named in ``exclude_dirs`` (masks)."""
+    root = Path(root)
+    return sorted(
+        p for p in root.rglob("*") if is_image_file(p) and not set(p.relative_to(root).parts[:-1]) & set(exclude_dirs)
+    )
+
+
 def make_unlabelled_datalist(
     root: str | os.PathLike,
     val_fraction: float = 0.05,
@@ -115,11 +124,8 @@ def make_unlabelled_datalist(
     root = Path(root)
     if not root.is_dir():
         raise CXRInputError(root, "data folder not found")
-    paths = sorted(
-        p for p in root.rglob("*") if is_image_file(p) and not set(p.relative_to(root).parts[:-1]) & set(exclude_dirs)
-    )
     items, skipped = [], []
-    for path in paths:
+    for path in find_images(root, exclude_dirs):
         try:
             _check_decodable(path)
         except CXRInputError as e:
