@@ -83,6 +83,10 @@ def main_process_dir(path: str) -> str:
     TensorBoard's that every rank constructs but only the main process should fill)."""
     if is_main_process():
         return path
+    import atexit
+    import shutil
     import tempfile
 
-    return tempfile.mkdtemp(prefix=f"spcxr_rank{dist.get_rank()}_")
+    folder = tempfile.mkdtemp(prefix=f"spcxr_rank{dist.get_rank()}_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # nothing of it is kept
+    return folder

@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,8 +35,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env() -> dict:
-    return {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+def _env(tmpdir: Path | None = None) -> dict:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    return {**env, "TMPDIR": str(tmpdir)} if tmpdir else env
 
 
 def _configs(*names: str) -> str:
@@ -43,12 +45,12 @@ def _configs(*names: str) -> str:
 
 
 def _torchrun(bundle: str, args: list[str], nproc: int = 2, extra: list[str] | None = None,
-              check: bool = True) -> subprocess.CompletedProcess:
+              check: bool = True, tmpdir: Path | None = None) -> subprocess.CompletedProcess:
     launcher = extra or ["--standalone", f"--nproc_per_node={nproc}"]
     for _ in range(2):
         proc = subprocess.run(
             [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "monai.bundle", "run", *args],
-            cwd=BUNDLES / bundle, capture_output=True, text=True, timeout=900, env=_env(),
+            cwd=BUNDLES / bundle, capture_output=True, text=True, timeout=900, env=_env(tmpdir),
         )
         # gloo's loopback transport now and then drops a pair mid-epoch with no worker error (seen on the 2-core
         # CI machine); such a run wrote no checkpoint (they are atomic, per epoch), so it is run once more
@@ -110,13 +112,16 @@ def test_sharded_validation_equals_one_process_on_the_same_weights(tmp_path):
 def test_resume_under_torchrun(tmp_path):
     bundle = "spcxr_gmml_pretrain"
     args = ["training", "--config_file", _configs("train.json", "multi_gpu_train.json"), "--bundle_root",
-            str(tmp_path), "--batch_size", "8", *TINY]
-    _torchrun(bundle, [*args, "--epochs", "1"])
-    second = _torchrun(bundle, [*args, "--epochs", "2"])
+            str(tmp_path / "run"), "--batch_size", "8", *TINY]
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    _torchrun(bundle, [*args, "--epochs", "1"], tmpdir=tmpdir)
+    second = _torchrun(bundle, [*args, "--epochs", "2"], tmpdir=tmpdir)
+    assert not list(tmpdir.glob("spcxr_rank*"))  # rank 1's throwaway TensorBoard folder went with it
     log = second.stdout + second.stderr
     assert "Resumed from" in log and "checkpoint_checkpoint_epoch=1.pt at epoch 1" in log
     assert len(_metrics(log, METRIC[bundle])) == 1  # only epoch 2 was trained
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "run" / "models").iterdir()) == [
         "checkpoint_checkpoint_epoch=2.pt", "model.pt", "model_final.pt"]
 
 

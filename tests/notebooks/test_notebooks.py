@@ -10,8 +10,10 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-def test_walkthrough_notebook_executes(monkeypatch):
+def test_walkthrough_notebook_executes(monkeypatch, tmp_path):
     monkeypatch.setenv("SPCXR_NOTEBOOK_SMALL", "1")
+    # its runs go to pytest's folder, cleaned with it, not to a new /tmp folder per test run
+    monkeypatch.setenv("SPCXR_NOTEBOOK_WORK", str(tmp_path))
     monkeypatch.setenv("PYTHONWARNINGS", "ignore")
     nb = nbformat.read(NOTEBOOKS / "spcxr_walkthrough.ipynb", as_version=4)
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
@@ -21,3 +23,4 @@ def test_walkthrough_notebook_executes(monkeypatch):
     assert len(images) >= 5  # images + DICOM, group masks, reconstruction, confusion matrices, rollout
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "macro AUC" in text and "{'covid': 0, 'normal': 1, 'pneumonia': 2}" in text
+    assert (tmp_path / "pretrain" / "models" / "model.pt").is_file()
