@@ -93,3 +93,11 @@ python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:
     --summarise $LR/f100_*/runs.csv
 python experiments/pretrain_vs_scratch.py --recipes $G $E $E120 $B --out $R \
     --summarise $R/classification_sweep/*/runs.csv $R/classification_runs/*/runs.csv $R/classification_e1[02]0/*/runs.csv
+# 9. The 100% gap again (the session after): does the default encoder fit harder with a higher lr and a weaker
+#    layer decay together (each alone moved the first release by +0.007 / +0.011 accuracy)? And a second seed
+#    for the 30-epoch baselines, whose rows had one. Two 1-thread jobs side by side, frozen copy, --data ../shared/data.
+$L --seeds 0 --recipes gmml@gmml-vit-tiny16-cxr128-e120:1e-3:0.9 --out $LR/f100_s0_gmml_e120_1e-3_ld0.9   # beside the next line
+$L --seeds 1 --recipes resnet18:1e-3:1 --out $LR/f100_s1_resnet18
+$L --seeds 1 --recipes scratch:5e-4:0.75 --out $LR/f100_s1_scratch
+python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $E120 \
+    gmml@gmml-vit-tiny16-cxr128-e120:1e-3:0.9 $B --out $LR --summarise $LR/f100_*/runs.csv

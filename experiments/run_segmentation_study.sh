@@ -48,3 +48,13 @@ E120="--pretrained gmml-vit-tiny16-cxr128-e120"
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.1 --seeds 0 \
     --inits gmml --out ${R}_e120/f10_s0
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f10_*/runs.csv
+
+# Seeds 1 and 2 of the line above (the session after; raw masks as the seed-0 row), and seed 0 again with the
+# bundle's mask cleanup (clean_masks, the default since: the two largest lung regions kept, holes filled)
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.1 --seeds 1 \
+    --inits gmml --no-clean-masks --out ${R}_e120/f10_s1
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.1 --seeds 2 \
+    --inits gmml --no-clean-masks --out ${R}_e120/f10_s2
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f10_*/runs.csv
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120_clean --fractions 0.1 \
+    --seeds 0 --inits gmml --out ${R}_e120_clean/f10_s0

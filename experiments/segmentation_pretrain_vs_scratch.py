@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="epochs at 100%% of the masks")
     parser.add_argument("--min-steps", type=int, default=400, help="at least this many optimiser steps per run")
     parser.add_argument("--val-evals", type=int, default=4, help="validations per run (model selection)")
+    parser.add_argument("--clean-masks", action=argparse.BooleanOptionalAction, default=True,
+                        help="the bundle's lung_mask_cleanup on the predictions (validation and evaluation); the "
+                             "rows committed before it came were --no-clean-masks")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "segmentation"))
     parser.add_argument("--work", default="runs/segmentation_pretrain_vs_scratch", help="checkpoints and logs")
     parser.add_argument("--summarise", nargs="+", metavar="RUNS_CSV", help="only merge these runs.csv into --out")
@@ -104,6 +107,7 @@ def main() -> None:
                     "feature_size": args.feature_size,
                     "batch_size": args.batch_size,
                     "seed": seed,
+                    "clean_masks": args.clean_masks,
                 }
                 if init == "unet":
                     common["network_def"] = UNET_DEF
@@ -139,7 +143,8 @@ def main() -> None:
                 write_runs(rows, out)
     write_summary(rows, out, f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at {args.image_size}x"
                              f"{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, layer decay "
-                             f"{args.layer_decay}, gmml encoder {args.pretrained}, seeds {args.seeds}; "
+                             f"{args.layer_decay}, gmml encoder {args.pretrained}, seeds {args.seeds}, predicted "
+                             f"masks {'cleaned (lung_mask_cleanup)' if args.clean_masks else 'raw'}; "
                              f"{(time.time() - started) / 60:.1f} min on this "
                              f"machine. Evaluated on {len(eval_items)} COVID-QU-Ex val images (after de-duplication "
                              "against train); HD95 in pixels of the resized image.")

@@ -11,6 +11,7 @@ from spcxr_monai.transforms.group_mask import (
     group_mask_batch,
 )
 from spcxr_monai.transforms.io import LoadCXR, LoadCXRd, LoadCXRD, LoadCXRDict
+from spcxr_monai.transforms.postprocessing import lung_mask_cleanup
 from spcxr_monai.transforms.preprocessing import cxr_preprocessing
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "SaveDicomSegD",
     "SaveDicomSegDict",
     "cxr_preprocessing",
+    "lung_mask_cleanup",
 ]

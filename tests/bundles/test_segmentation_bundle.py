@@ -11,6 +11,8 @@ import pydicom
 import torch
 from monai.bundle import verify_metadata, verify_net_in_out
 from PIL import Image
+from scipy import ndimage
+from skimage import measure
 
 from spcxr_monai.data import sample_dicom, sample_dir
 from spcxr_monai.networks import create_gmml_vit
@@ -75,6 +77,10 @@ def test_train_evaluate_and_infer(tmp_path):
     first, second = (np.asarray(Image.open(out / p / "IM-0001_lungs.png")) for p in ("p1", "p2"))
     assert first.shape == second.shape == (256, 256)
     assert not np.array_equal(first, second)
+    # cleaned (clean_masks, the default): at most the two lungs, no hole inside them
+    for mask in (first, second, dicom_mask):
+        assert measure.label(mask > 0).max() <= 2
+        assert np.array_equal(ndimage.binary_fill_holes(mask > 0, np.ones((3, 3))), mask > 0)  # as MONAI's FillHoles
 
     # the DICOM input also gets a DICOM SEG of the same mask, referencing its source; the PNG none
     seg = pydicom.dcmread(out / "RG1_J2KI_lungs_seg.dcm")
