@@ -58,3 +58,9 @@ python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segment
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f10_*/runs.csv
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120_clean --fractions 0.1 \
     --seeds 0 --inits gmml --out ${R}_e120_clean/f10_s0
+# 1% and 100% of the masks with the default encoder, seed 0, raw masks as the rows above (the same session)
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.01 --seeds 0 \
+    --inits gmml --no-clean-masks --out ${R}_e120/f1_s0
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 1.0 --seeds 0 \
+    --inits gmml --no-clean-masks --out ${R}_e120/f100_s0
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f*/runs.csv
