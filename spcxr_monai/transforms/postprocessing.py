@@ -8,8 +8,7 @@ from monai.transforms import Compose, FillHolesd, KeepLargestConnectedComponentd
 __all__ = ["lung_mask_cleanup"]
 
 
-def lung_mask_cleanup(keys: KeysCollection, is_onehot: bool = False, num_components: int = 2,
-                      enabled: bool = True) -> Compose:
+def lung_mask_cleanup(keys: KeysCollection, num_components: int = 2, enabled: bool = True) -> Compose:
     """Keep the ``num_components`` largest lung regions of a discrete mask and fill their holes.
 
     Two lungs are two connected regions; what a segmentation network adds beyond them (a blob over the
@@ -17,8 +16,8 @@ def lung_mask_cleanup(keys: KeysCollection, is_onehot: bool = False, num_compone
     the study's held-out images: the segmentation bundle's README).
 
     Args:
-        keys: keys of the masks: (1, H, W) label maps, or (2, H, W) one-hot with ``is_onehot``.
-        is_onehot: the masks are one-hot (channel 1 the lungs), as a metric's input.
+        keys: keys of the masks: (1, H, W) label maps (0 background, 1 lungs), before any one-hot encoding,
+            which then stays consistent (a filled hole is lung in one channel, not in both).
         num_components: lung regions kept (2: left and right; 1 where the lungs touch).
         enabled: False gives an empty ``Compose`` (a bundle switch without editing its transform list).
 
@@ -28,6 +27,6 @@ def lung_mask_cleanup(keys: KeysCollection, is_onehot: bool = False, num_compone
     if not enabled:
         return Compose([])
     return Compose([
-        KeepLargestConnectedComponentd(keys, applied_labels=[1], is_onehot=is_onehot, num_components=num_components),
+        KeepLargestConnectedComponentd(keys, applied_labels=[1], is_onehot=False, num_components=num_components),
         FillHolesd(keys, applied_labels=[1]),
     ])

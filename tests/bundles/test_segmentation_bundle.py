@@ -91,3 +91,23 @@ def test_train_evaluate_and_infer(tmp_path):
     assert referenced == source.SOPInstanceUID
     np.testing.assert_array_equal(seg.pixel_array.astype(bool), dicom_mask > 0)
     assert sorted(p.name for p in out.glob("*.dcm")) == ["RG1_J2KI_lungs_seg.dcm"]
+
+
+def test_validation_cleans_the_argmax_before_one_hot():
+    """The metrics and the overlay writer get a one-hot of the cleaned mask: a filled hole is lung in channel 1
+    and not background in channel 0 (the overlay writer's argmax would show it unfilled)."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / "configs" / "train.json"))
+    post = parser.get_parsed_content("validate#postprocessing")
+    lungs = torch.zeros(1, 32, 32)
+    lungs[0, 4:28, 3:13] = lungs[0, 4:28, 19:29] = 1
+    noisy = lungs.clone()
+    noisy[0, 10:13, 6:9] = 0  # a hole
+    noisy[0, 29:31, 15:17] = 1  # a blob
+    logits = torch.cat([1 - noisy, noisy]) * 4 - 2  # (2, H, W): the noisy mask's argmax
+    out = post({"pred": logits, "label": lungs.clone()})
+    pred = torch.as_tensor(out["pred"])
+    assert pred.shape == (2, 32, 32) and torch.equal(pred.sum(0), torch.ones(32, 32))
+    assert torch.equal(pred[1], lungs[0]) and torch.equal(torch.as_tensor(out["label"])[1], lungs[0])

@@ -1,4 +1,4 @@
-"""lung_mask_cleanup: two lungs kept, a stray blob dropped, a hole filled; label map and one-hot alike."""
+"""lung_mask_cleanup: two lungs kept, a stray blob dropped, a hole filled."""
 
 from __future__ import annotations
 
@@ -23,14 +23,6 @@ def test_label_map_keeps_both_lungs_fills_the_hole_and_drops_the_blob():
     out = lung_mask_cleanup("pred")({"pred": noisy.clone()})["pred"]
     assert out.shape == (1, 32, 32)
     assert torch.equal(torch.as_tensor(out), truth)
-
-
-def test_one_hot_prediction_cleaned_on_the_lung_channel():
-    truth, noisy = _lungs_with_noise()
-    onehot = torch.cat([1 - noisy, noisy])
-    out = torch.as_tensor(lung_mask_cleanup("pred", is_onehot=True)({"pred": onehot})["pred"])
-    assert out.shape == (2, 32, 32)
-    assert torch.equal(out[1], truth[0])
 
 
 def test_one_component_drops_the_smaller_lung_and_disabled_changes_nothing():
