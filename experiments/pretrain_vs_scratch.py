@@ -13,11 +13,12 @@ validation split). The model kept is the one with the best validation macro AUC 
 - the pediatric set (another hospital, never trained on) as normal vs pneumonia: predicted
   pneumonia = argmax is not "normal", score = 1 - p(normal); minus near-duplicates of ``covid-qu-ex/train``.
 
-A recipe is ``INIT[@ENCODER]:LR:LAYER_DECAY``: ``gmml`` (the ``--pretrained`` encoder; ``gmml@NAME``
+A recipe is ``INIT[@ENCODER]:LR:LAYER_DECAY[:DROP_PATH]``: ``gmml`` (the ``--pretrained`` encoder; ``gmml@NAME``
 the encoder released as ``NAME`` in ``spcxr_monai/pretrained``), ``scratch`` (the same ViT, random init) or
 ``resnet18`` / ``densenet121`` (MONAI CNNs from scratch, what a user would pick instead). Every
 recipe gets the same data, epochs, batch size, augmentation, schedule and seeds; ``LR`` is the
-head's learning rate, ``LAYER_DECAY`` the layer-wise decay of the ViT encoder (1: none). Writes
+head's learning rate, ``LAYER_DECAY`` the layer-wise decay of the ViT encoder (1: none), ``DROP_PATH``
+the ViT's stochastic depth (the bundle's ``drop_path``; 0 when left out). Writes
 ``runs.csv`` (one row per run), ``summary.md`` (mean ± std over seeds) and ``summary.png``.
 """
 
@@ -45,19 +46,26 @@ CNNS = ("resnet18", "densenet121")
 
 
 def parse_recipe(spec: str) -> dict:
-    """``INIT[@ENCODER]:LR:LAYER_DECAY`` -> ``{"init", "encoder", "lr", "layer_decay", "name"}``.
+    """``INIT[@ENCODER]:LR:LAYER_DECAY[:DROP_PATH]`` -> ``{"init", "encoder", "lr", "layer_decay", "drop_path",
+    "name"}``.
 
     ``ENCODER`` (``gmml`` only) is a released encoder's name used instead of ``--pretrained``, so that
-    runs of two encoders keep apart in one table; ``encoder`` is ``None`` without it.
+    runs of two encoders keep apart in one table; ``encoder`` is ``None`` without it. ``DROP_PATH`` (ViT
+    recipes only) is 0 when left out, so the names of the recipes run before it existed stay valid.
     """
-    init, lr, layer_decay = spec.split(":")
+    fields = spec.split(":")
+    if len(fields) not in (3, 4):
+        raise ValueError(f"recipe {spec!r} is not INIT[@ENCODER]:LR:LAYER_DECAY[:DROP_PATH]")
+    init, lr, layer_decay, drop_path = [*fields, "0"][:4]
     init, _, encoder = init.partition("@")
     if init not in ("gmml", "scratch", *CNNS):
         raise ValueError(f"unknown init {init!r} in recipe {spec!r}")
     if encoder and (init != "gmml" or encoder not in RELEASED):
         raise ValueError(f"recipe {spec!r}: '@' names a released encoder ({sorted(RELEASED)}) of a gmml recipe")
+    if float(drop_path) and init in CNNS:
+        raise ValueError(f"recipe {spec!r}: drop path is a ViT option, {init} has none")
     return {"init": init, "encoder": encoder or None, "lr": float(lr), "layer_decay": float(layer_decay),
-            "name": spec}
+            "drop_path": float(drop_path), "name": spec}
 
 
 def cnn_def(name: str, num_classes: int) -> dict:
@@ -172,7 +180,7 @@ def main() -> None:
                     "spcxr_cxr_classification", ["train.json"], "training", **common, resume=False,
                     pretrained_checkpoint=encoder,
                     label_fraction=fraction, epochs=epochs, val_interval=val_interval,
-                    learning_rate=recipe["lr"], layer_decay=recipe["layer_decay"],
+                    learning_rate=recipe["lr"], layer_decay=recipe["layer_decay"], drop_path=recipe["drop_path"],
                     **{"train#checkpoint_saver#save_interval": epochs},
                 )
                 evaluator = wf.parser.get_parsed_content("validate#evaluator")
@@ -228,7 +236,7 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
     lines = [
         note,
         "",
-        "| labels | recipe (init:lr:layer decay) | seeds | n train | epochs | internal val AUC (selection) "
+        "| labels | recipe (init:lr:layer decay[:drop path]) | seeds | n train | epochs | internal val AUC (selection) "
         "| covid-qu-ex val acc | val macro AUC | pediatric acc | pediatric AUC |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

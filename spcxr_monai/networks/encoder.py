@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from monai.networks.blocks.selfattention import SABlock
+from monai.networks.blocks.transformerblock import TransformerBlock
+from monai.networks.layers import DropPath
 from monai.networks.nets import ViT
 from monai.utils import ensure_tuple_rep
 from torch import nn
 
-__all__ = ["VIT_SIZES", "ViTEncoderModel", "freeze_unused_parameters", "set_fused_attention", "size_config"]
+__all__ = [
+    "VIT_SIZES",
+    "DropPathTransformerBlock",
+    "ViTEncoderModel",
+    "drop_path_blocks",
+    "freeze_unused_parameters",
+    "set_fused_attention",
+    "size_config",
+]
 
 # timm / DeiT sizes, all with 12 blocks, MLP 4x hidden and qkv bias
 VIT_SIZES: dict[str, dict[str, int]] = {
@@ -62,6 +73,53 @@ def freeze_unused_parameters(vit: nn.Module) -> nn.Module:
     return vit
 
 
+class DropPathTransformerBlock(TransformerBlock):
+    """MONAI's ``TransformerBlock`` with stochastic depth on both residual branches (timm's ``Block``).
+
+    In training, each sample's attention and MLP branches are dropped with probability ``drop_path``
+    (and the kept ones scaled by ``1 / (1 - drop_path)``), the regulariser of BEiT / MAE fine-tuning. It
+    adds no parameter, so its state dict is ``TransformerBlock``'s key for key; in eval mode it is
+    ``TransformerBlock`` exactly.
+
+    Args:
+        drop_path: probability of dropping a residual branch per sample, in [0, 1).
+        args, kwargs: ``TransformerBlock``'s.
+
+    Forward: (B, N, hidden_size) -> (B, N, hidden_size).
+    """
+
+    def __init__(self, *args: Any, drop_path: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not 0 <= drop_path < 1:
+            raise ValueError(f"drop_path must be in [0, 1), got {drop_path}.")
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), attn_mask=attn_mask))
+        if self.with_cross_attention:
+            x = x + self.drop_path(self.cross_attn(self.norm_cross_attn(x), context=context))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+def drop_path_blocks(
+    rate: float, num_layers: int, hidden_size: int, mlp_dim: int, num_heads: int, dropout_rate: float = 0.0,
+    qkv_bias: bool = True,
+) -> nn.ModuleList:
+    """The blocks of a ViT with stochastic depth rising linearly from 0 (first block) to ``rate`` (last),
+    as timm / BEiT / MAE: the deepest, most task-specific blocks are dropped most often.
+
+    Replaces a MONAI ``ViT``'s (or ``UNETR.vit``'s) ``blocks`` at construction, before weights are loaded:
+    same arguments, same parameters, same state dict keys.
+    """
+    rates = torch.linspace(0, rate, num_layers).tolist()
+    return nn.ModuleList(
+        DropPathTransformerBlock(hidden_size, mlp_dim, num_heads, dropout_rate, qkv_bias=qkv_bias, drop_path=r)
+        for r in rates
+    )
+
+
 class ViTEncoderModel(nn.Module):
     """Base of the networks on one ViT encoder (GMML pretraining, classifier): the encoder built once.
 
@@ -79,6 +137,8 @@ class ViTEncoderModel(nn.Module):
         num_heads: attention heads.
         qkv_bias: bias in the qkv projection (as timm / GMML).
         dropout_rate: dropout in the transformer.
+        drop_path_rate: stochastic depth of the last block (linear from 0 at the first, see
+            :func:`drop_path_blocks`); 0 keeps MONAI's plain blocks. A fine-tuning regulariser.
         spatial_dims: only 2 is supported.
 
     Attributes: ``vit``, ``img_size``, ``patch_size`` and ``grid_size`` (tokens per side), as (H, W).
@@ -96,6 +156,7 @@ class ViTEncoderModel(nn.Module):
         num_heads: int = 6,
         qkv_bias: bool = True,
         dropout_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
         spatial_dims: int = 2,
     ) -> None:
         super().__init__()
@@ -121,6 +182,10 @@ class ViTEncoderModel(nn.Module):
             spatial_dims=2,
             qkv_bias=qkv_bias,
         )
+        if drop_path_rate > 0:
+            self.vit.blocks = drop_path_blocks(
+                drop_path_rate, num_layers, hidden_size, mlp_dim, num_heads, dropout_rate, qkv_bias
+            )
         set_fused_attention(self.vit)
         freeze_unused_parameters(self.vit)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from monai.networks.nets import UNETR
 from monai.utils import ensure_tuple_rep
 
-from spcxr_monai.networks.encoder import freeze_unused_parameters, set_fused_attention, size_config
+from spcxr_monai.networks.encoder import drop_path_blocks, freeze_unused_parameters, set_fused_attention, size_config
 
 __all__ = ["create_unetr"]
 
@@ -18,11 +18,26 @@ def create_unetr(
     in_channels: int = 1,
     out_channels: int = 2,
     feature_size: int = 16,
+    drop_path_rate: float = 0.0,
     **kwargs,
 ) -> UNETR:
     """A 2D MONAI ``UNETR`` whose ``vit`` has the layout of a named GMML size (patch 16, 12 blocks, qkv bias),
-    with fused attention."""
+    with fused attention.
+
+    Args:
+        size: ``tiny``, ``small`` or ``base`` (see :data:`spcxr_monai.networks.VIT_SIZES`).
+        img_size: (H, W) or one int, divisible by 16.
+        in_channels: image channels.
+        out_channels: segmentation classes (background included).
+        feature_size: UNETR's decoder width.
+        drop_path_rate: stochastic depth of the encoder's last block (see
+            :func:`spcxr_monai.networks.encoder.drop_path_blocks`); 0: MONAI's plain blocks.
+        kwargs: more of ``UNETR``'s arguments; they override the named size.
+
+    Forward: (B, in_channels, H, W) -> logits (B, out_channels, H, W).
+    """
     dims = {k: v for k, v in size_config(size).items() if k != "num_layers"}  # UNETR always has 12 blocks
+    dims = {**dims, **kwargs}
     unetr = UNETR(
         in_channels=in_channels,
         out_channels=out_channels,
@@ -31,7 +46,12 @@ def create_unetr(
         proj_type="conv",
         spatial_dims=2,
         qkv_bias=True,
-        **{**dims, **kwargs},
+        **dims,
     )
+    if drop_path_rate > 0:
+        unetr.vit.blocks = drop_path_blocks(
+            drop_path_rate, len(unetr.vit.blocks), dims["hidden_size"], dims["mlp_dim"], dims["num_heads"],
+            dims.get("dropout_rate", 0.0),
+        )
     freeze_unused_parameters(unetr.vit)
     return set_fused_attention(unetr)

@@ -55,3 +55,15 @@ def test_configs_wire_components_rather_than_python(path):
     expressions = [s for s in _strings(json.loads(path.read_text())) if s.startswith("$") and not s.startswith("$import")]
     assert len(expressions) <= 15, expressions
     assert not [s for s in expressions if len(s) > 100]
+
+
+@pytest.mark.parametrize("bundle", ["spcxr_cxr_classification", "spcxr_lung_segmentation"])
+def test_fine_tuning_bundles_pass_drop_path_to_the_encoder(bundle):
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(BUNDLES / bundle / "configs" / "train.json")
+    assert parser["drop_path"] == 0.0  # off by default: the default fine-tunes underfit (experiments/results)
+    parser.update({"drop_path": 0.1, "image_size": 32})
+    blocks = parser.get_parsed_content("network_def").vit.blocks
+    assert blocks[-1].drop_path.drop_prob == pytest.approx(0.1)

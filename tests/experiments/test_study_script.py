@@ -35,11 +35,16 @@ def seg():
 
 def test_recipes_parse_and_reject_unknown_inits(study):
     assert study.parse_recipe("gmml:5e-4:0.75") == {"init": "gmml", "encoder": None, "lr": 5e-4, "layer_decay": 0.75,
-                                                    "name": "gmml:5e-4:0.75"}
+                                                    "drop_path": 0.0, "name": "gmml:5e-4:0.75"}
+    assert study.parse_recipe("scratch:5e-4:0.75:0.1")["drop_path"] == 0.1
     named = study.parse_recipe("gmml@gmml-vit-tiny16-cxr128:1e-3:0.9")
     assert named["init"] == "gmml" and named["encoder"] == "gmml-vit-tiny16-cxr128" and named["layer_decay"] == 0.9
     with pytest.raises(ValueError, match="unknown init"):
         study.parse_recipe("vgg:1e-3:1")
+    with pytest.raises(ValueError, match="drop path is a ViT option"):
+        study.parse_recipe("resnet18:1e-3:1:0.1")
+    with pytest.raises(ValueError, match="is not INIT"):
+        study.parse_recipe("gmml:5e-4")
     with pytest.raises(ValueError, match="names a released encoder"):
         study.parse_recipe("gmml@vit-huge:1e-3:1")
     with pytest.raises(ValueError, match="names a released encoder"):

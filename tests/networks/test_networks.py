@@ -138,6 +138,51 @@ def test_fused_attention_is_on_by_default_and_matches_the_explicit_path():
     torch.testing.assert_close(fused, explicit, rtol=1e-4, atol=1e-5)
 
 
+def test_drop_path_keeps_the_encoder_layout_and_is_the_plain_network_in_eval():
+    torch.manual_seed(0)
+    plain = create_vit_classifier("tiny", img_size=32, num_classes=3).eval()
+    dropped = create_vit_classifier("tiny", img_size=32, num_classes=3, drop_path_rate=0.2)
+    # same keys and shapes: pretrained encoders and saved fine-tunes load either way
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {k: v.shape for k, v in dropped.state_dict().items()}
+    dropped.load_state_dict(plain.state_dict())
+    rates = [blk.drop_path.drop_prob if hasattr(blk.drop_path, "drop_prob") else 0.0 for blk in dropped.vit.blocks]
+    assert rates[0] == 0.0 and rates[-1] == pytest.approx(0.2) and rates == sorted(rates)  # linear, deepest most
+    assert all(blk.attn.use_flash_attention for blk in dropped.vit.blocks)
+    x = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(dropped.eval()(x), plain(x))
+        dropped.train()
+        assert not torch.allclose(dropped(x), plain(x))
+
+
+def test_drop_path_drops_whole_residual_branches_per_sample():
+    from spcxr_monai.networks.encoder import DropPathTransformerBlock
+
+    torch.manual_seed(0)
+    block = DropPathTransformerBlock(16, 32, 2, qkv_bias=True, drop_path=0.5).train()
+    x = torch.randn(1, 5, 16).expand(64, 5, 16)  # 64 copies of one sample
+    with torch.no_grad():
+        out = block(x)
+    distinct = torch.unique(out.round(decimals=4), dim=0)
+    # each copy keeps or drops each of its two branches: 2-4 outcomes, the "both dropped" one is the input
+    assert 2 <= len(distinct) <= 4
+    assert any(torch.allclose(row, x[0], atol=1e-4) for row in distinct)
+    with pytest.raises(ValueError, match="drop_path must be in"):
+        DropPathTransformerBlock(16, 32, 2, drop_path=1.0)
+
+
+def test_unetr_with_drop_path_takes_the_plain_unetr_weights():
+    torch.manual_seed(0)
+    plain = create_unetr("tiny", img_size=32).eval()
+    dropped = create_unetr("tiny", img_size=32, drop_path_rate=0.1).eval()
+    dropped.load_state_dict(plain.state_dict())
+    assert dropped.vit.blocks[-1].drop_path.drop_prob == pytest.approx(0.1)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(dropped(x), plain(x))
+        assert dropped(x).shape == (2, 2, 32, 32)
+
+
 def test_attention_rollout_works_on_a_fused_model_and_restores_it():
     from spcxr_monai.visualize import attention_rollout
 
