@@ -101,3 +101,11 @@ $L --seeds 1 --recipes resnet18:1e-3:1 --out $LR/f100_s1_resnet18
 $L --seeds 1 --recipes scratch:5e-4:0.75 --out $LR/f100_s1_scratch
 python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $E120 \
     gmml@gmml-vit-tiny16-cxr128-e120:1e-3:0.9 $B --out $LR --summarise $LR/f100_*/runs.csv
+# 10. Third seeds of the 30-epoch rows at 100% labels (the session after), two 1-thread jobs side by side
+#     (e120 then scratch beside ResNet-18 then e100), frozen copy, --data ../shared/data.
+$L --seeds 2 --recipes $E120 --out $LR/f100_s2_gmml_e120        # beside the next line
+$L --seeds 2 --recipes resnet18:1e-3:1 --out $LR/f100_s2_resnet18
+$L --seeds 2 --recipes scratch:5e-4:0.75 --out $LR/f100_s2_scratch   # beside the next line
+$L --seeds 2 --recipes $E --out $LR/f100_s2_gmml_e100
+python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $E120 \
+    gmml@gmml-vit-tiny16-cxr128-e120:1e-3:0.9 $B --out $LR --summarise $LR/f100_*/runs.csv
