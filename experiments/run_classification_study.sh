@@ -109,3 +109,10 @@ $L --seeds 2 --recipes scratch:5e-4:0.75 --out $LR/f100_s2_scratch   # beside th
 $L --seeds 2 --recipes $E --out $LR/f100_s2_gmml_e100
 python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $E120 \
     gmml@gmml-vit-tiny16-cxr128-e120:1e-3:0.9 $B --out $LR --summarise $LR/f100_*/runs.csv
+# 11. Stochastic depth (the bundle's new drop_path, 0.1 as BEiT / MAE fine-tuning) with the default encoder at
+#     10% labels, where a fine-tune can overfit, 3 seeds, against the drop_path 0 rows of step 8 (after step 10's
+#     e100 run, beside its scratch run and the segmentation seeds).
+$STUDY --fractions 0.1 --seeds 0 1 2 --min-steps 300 --recipes gmml@gmml-vit-tiny16-cxr128-e120:5e-4:0.75:0.1 \
+    --out $R/classification_e120_drop_path/f10
+python experiments/pretrain_vs_scratch.py --recipes $E120 gmml@gmml-vit-tiny16-cxr128-e120:5e-4:0.75:0.1 \
+    --out $R/classification_e120_drop_path --summarise $R/classification_e120/f10/runs.csv $R/classification_e120_drop_path/f10/runs.csv

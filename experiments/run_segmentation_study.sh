@@ -64,3 +64,9 @@ python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segment
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 1.0 --seeds 0 \
     --inits gmml --no-clean-masks --epochs 2 --out ${R}_e120/f100_s0
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f*/runs.csv
+# Seeds 1 and 2 at 1% of the masks (the session after; raw masks as the rows above)
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.01 --seeds 1 \
+    --inits gmml --no-clean-masks --out ${R}_e120/f1_s1
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.01 --seeds 2 \
+    --inits gmml --no-clean-masks --out ${R}_e120/f1_s2
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f*/runs.csv
