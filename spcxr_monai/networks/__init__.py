@@ -1,7 +1,14 @@
 """Networks: one ViT encoder base; GMML ViT (pretraining), ViT classifier and UNETR (fine-tuning); encoder weight transfer."""
 
 from spcxr_monai.networks.classifier import ViTClassifier, create_vit_classifier
-from spcxr_monai.networks.encoder import VIT_SIZES, ViTEncoderModel, set_fused_attention, size_config
+from spcxr_monai.networks.encoder import (
+    VIT_SIZES,
+    DropPathTransformerBlock,
+    ViTEncoderModel,
+    drop_path_blocks,
+    set_fused_attention,
+    size_config,
+)
 from spcxr_monai.networks.gmml_vit import (
     GMMLViT,
     ReconstructionHead,
@@ -21,7 +28,9 @@ from spcxr_monai.networks.unetr import create_unetr
 
 __all__ = [
     "VIT_SIZES",
+    "DropPathTransformerBlock",
     "ViTEncoderModel",
+    "drop_path_blocks",
     "size_config",
     "GMMLViT",
     "ReconstructionHead",

@@ -9,6 +9,7 @@ import torch
 from monai.networks.nets import ViT
 
 from spcxr_monai.networks import (
+    DropPathTransformerBlock,
     GMMLViT,
     create_gmml_vit,
     create_unetr,
@@ -156,8 +157,6 @@ def test_drop_path_keeps_the_encoder_layout_and_is_the_plain_network_in_eval():
 
 
 def test_drop_path_drops_whole_residual_branches_per_sample():
-    from spcxr_monai.networks.encoder import DropPathTransformerBlock
-
     torch.manual_seed(0)
     block = DropPathTransformerBlock(16, 32, 2, qkv_bias=True, drop_path=0.5).train()
     x = torch.randn(1, 5, 16).expand(64, 5, 16)  # 64 copies of one sample
