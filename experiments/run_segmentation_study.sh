@@ -70,3 +70,7 @@ python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segment
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.01 --seeds 2 \
     --inits gmml --no-clean-masks --out ${R}_e120/f1_s2
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f*/runs.csv
+# Seed 1 at 100% of the masks (alone, 2 threads, the same session)
+OMP_NUM_THREADS=2 python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 1.0 \
+    --seeds 1 --inits gmml --no-clean-masks --epochs 2 --out ${R}_e120/f100_s1
+python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f*/runs.csv
