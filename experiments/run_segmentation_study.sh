@@ -64,13 +64,9 @@ python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segment
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 1.0 --seeds 0 \
     --inits gmml --no-clean-masks --epochs 2 --out ${R}_e120/f100_s0
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f*/runs.csv
-# Seeds 1 and 2 at 1% of the masks (the session after; raw masks as the rows above)
-python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.01 --seeds 1 \
-    --inits gmml --no-clean-masks --out ${R}_e120/f1_s1
-python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 0.01 --seeds 2 \
-    --inits gmml --no-clean-masks --out ${R}_e120/f1_s2
-python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f*/runs.csv
-# Seed 1 at 100% of the masks (alone, 2 threads, the same session)
-OMP_NUM_THREADS=2 python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --fractions 1.0 \
-    --seeds 1 --inits gmml --no-clean-masks --epochs 2 --out ${R}_e120/f100_s1
+# More seeds with the default encoder (the session after; raw masks as the rows above): 1% of the masks seeds 1 and 2
+# beside the classification study, then 100% seed 1 alone with 2 threads
+E120_RAW="python experiments/segmentation_pretrain_vs_scratch.py $E120 --work runs/segmentation_e120 --inits gmml --no-clean-masks"
+for seed in 1 2; do $E120_RAW --fractions 0.01 --seeds $seed --out ${R}_e120/f1_s$seed; done
+OMP_NUM_THREADS=2 $E120_RAW --fractions 1.0 --seeds 1 --epochs 2 --out ${R}_e120/f100_s1
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f*/runs.csv
