@@ -100,7 +100,7 @@ def find_images(root: str | os.PathLike, exclude_dirs: Sequence[str] = MASK_DIRS
 
 
 def make_unlabelled_datalist(
-    root: str | os.PathLike,
+    root: str | os.PathLike | Sequence[str | os.PathLike],
     val_fraction: float = 0.05,
     seed: int = 0,
     exclude_dirs: Sequence[str] = MASK_DIRS,
@@ -109,7 +109,8 @@ def make_unlabelled_datalist(
     """Every image under ``root`` (recursively, mask folders excluded) as an unlabelled datalist.
 
     Args:
-        root: folder to search.
+        root: folder to search, or several folders whose images are pooled (e.g. a labelled set's train
+            split and an unlabelled pool: ``["covid-qu-ex/train", "covid-radiography-pool"]``).
         val_fraction: fraction of patients held out as ``validation`` (reconstruction error).
         seed: split seed.
         exclude_dirs: folder names whose files are not images to learn from (masks).
@@ -121,11 +122,14 @@ def make_unlabelled_datalist(
     Raises:
         CXRInputError: no image under ``root``, or an unreadable file when ``skip_unreadable`` is False.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise CXRInputError(root, "data folder not found")
+    roots = [Path(r) for r in ([root] if isinstance(root, (str, os.PathLike)) else root)]
+    if not roots:
+        raise CXRInputError(Path("."), "no data folder given")
+    for folder in roots:
+        if not folder.is_dir():
+            raise CXRInputError(folder, "data folder not found")
     items, skipped = [], []
-    for path in find_images(root, exclude_dirs):
+    for path in (p for folder in roots for p in find_images(folder, exclude_dirs)):
         try:
             _check_decodable(path)
         except CXRInputError as e:
@@ -136,7 +140,8 @@ def make_unlabelled_datalist(
             continue
         items.append({"image": str(path.resolve()), "label": 0, "patient": patient_id_from_name(path.name)})
     if not items:
-        raise CXRInputError(root, "empty folder: no readable image files (" + ", ".join(IMAGE_SUFFIXES) + ")")
+        where = roots[0] if len(roots) == 1 else Path(", ".join(map(str, roots)))
+        raise CXRInputError(where, "empty folder: no readable image files (" + ", ".join(IMAGE_SUFFIXES) + ")")
     splits = split_by_patient(items, {"validation": val_fraction} if val_fraction > 0 else {}, seed)
     return {**splits, "skipped": skipped}
 
