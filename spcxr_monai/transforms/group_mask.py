@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -50,7 +51,9 @@ GMML_MAX_RATIO = 0.75  # target corrupted fraction drawn in [0.5, 0.75]
 GMML_MAX_BLOCK_FRAC = 0.3  # largest block side, as a fraction of the image side
 GMML_CORRUPTIONS = ("noise", "replace")  # a batch: noise, or the same window of another image
 GMML_SINGLE_IMAGE_CORRUPTIONS = ("noise", "zeros", "shuffle")  # one image alone ("replace" needs a second)
-CPU_GEOMETRY_CELLS = 2**20  # batch x grid cells up to which block geometry is drawn on the CPU
+CPU_GEOMETRY_CELLS = 2**20  # batch x grid cells up to which round-by-round geometry is drawn on the CPU
+VECTORISED_MAX_CELLS = 32 * 32  # cell grids up to this size place all blocks at once (patch-aligned masks)
+BLOCKS_PER_CHUNK = 128  # candidate blocks per image and chunk: 8x8 to 28x28 cells need 32-49 on average, <= 120
 MAX_ROUNDS = 10_000  # safety net only: a block of >= 1 grid cell lands on uncovered ground often enough
 
 
@@ -72,6 +75,161 @@ def _uniform_int(low: torch.Tensor, high: torch.Tensor, generator: torch.Generat
     return low + torch.floor(u * (high - low + 1).to(u.dtype)).long().clamp_max(high - low)
 
 
+class _CellMasks(NamedTuple):
+    """Block masks on the cell grid, as both draws return them."""
+
+    mask: torch.Tensor  # bool (B, rows, cols), True where covered
+    shift_r: torch.Tensor | None  # long (B, rows, cols): row offset (cells) of each covered cell's shuffle source
+    shift_c: torch.Tensor | None
+    n_blocks: torch.Tensor  # long (B,): blocks placed until the target was met
+    block_cells: torch.Tensor | None  # float (B,): their mean area in cells, clipped at the border (with_stats)
+
+
+def _draw_cells_rounds(
+    batch: int, rows: int, cols: int, cell_area: torch.Tensor | float, target: torch.Tensor, max_h: int, max_w: int,
+    generator: torch.Generator, with_sources: bool, with_stats: bool = False,
+) -> _CellMasks:
+    """One block per image per round until every image is covered to its target: tens of rounds of a few
+    tensor operations each (the pixel grid's path; the cell grid's reference)."""
+    device = generator.device
+    one = torch.ones(batch, dtype=torch.long, device=device)
+    zero = torch.zeros_like(one)
+    grid_r = torch.arange(rows, device=device)[None, :, None]
+    grid_c = torch.arange(cols, device=device)[None, None, :]
+    # owner[b, r, c]: the round whose block last covered the cell (-1: clean); later blocks win, as
+    # painting them one after another would. Source offsets are looked up per round at the end.
+    owner = torch.full((batch, rows, cols), -1, dtype=torch.int32, device=device)
+    mask = torch.zeros((batch, rows, cols), dtype=torch.bool, device=device)
+    covered = torch.zeros(batch, device=device)
+    n_blocks = torch.zeros(batch, dtype=torch.long, device=device)
+    block_cells = torch.zeros(batch, device=device)
+    offsets_r, offsets_c = [], []
+    unit_cells = isinstance(cell_area, float) and cell_area == 1.0  # pixel grid: count cells, no areas to sum
+    for round_idx in range(MAX_ROUNDS):
+        active = covered < target
+        if not bool(active.any()):
+            break
+        h = _uniform_int(one, one * max_h, generator)
+        w = _uniform_int(one, one * max_w, generator)
+        top = _uniform_int(zero, one * (rows - 1), generator)
+        left = _uniform_int(zero, one * (cols - 1), generator)
+        h, w = torch.minimum(h, rows - top), torch.minimum(w, cols - left)  # clip at the border
+        offsets_r.append(_uniform_int(zero, rows - h, generator) - top)
+        offsets_c.append(_uniform_int(zero, cols - w, generator) - left)
+        n_blocks += active
+        block_cells += (h * w) * active
+        in_rows = (grid_r >= top[:, None, None]) & (grid_r < (top + h)[:, None, None]) & active[:, None, None]
+        in_cols = (grid_c >= left[:, None, None]) & (grid_c < (left + w)[:, None, None])
+        block = in_rows & in_cols
+        newly = block & ~mask
+        # bool reductions over several dims are slow in torch; sum the uint8 view per image instead
+        covered += (newly.view(torch.uint8).flatten(1).sum(1, dtype=torch.int32) if unit_cells
+                    else (newly * cell_area).flatten(1).sum(1))
+        mask |= block
+        if with_sources:
+            owner.masked_fill_(block, round_idx)
+    block_cells = block_cells / n_blocks.clamp_min(1)
+    if not with_sources:
+        return _CellMasks(mask, None, None, n_blocks, block_cells)
+    index = owner.clamp_min(0).long().reshape(batch, -1)
+    shift_r = torch.stack(offsets_r, 1).gather(1, index).reshape(owner.shape) * mask
+    shift_c = torch.stack(offsets_c, 1).gather(1, index).reshape(owner.shape) * mask
+    return _CellMasks(mask, shift_r, shift_c, n_blocks, block_cells)
+
+
+def _draw_cells_vectorised(
+    batch: int, rows: int, cols: int, cell_area: torch.Tensor | float, target: torch.Tensor, max_h: int, max_w: int,
+    generator: torch.Generator, with_sources: bool, with_stats: bool = False, chunk: int = BLOCKS_PER_CHUNK,
+) -> _CellMasks:
+    """The draw of :func:`_draw_cells_rounds` with ``chunk`` candidate blocks per image placed at once.
+
+    Each image keeps the shortest prefix of its i.i.d. blocks that covers its target, which is what
+    placing one block per round until the target is met keeps: the same distribution of masks, block
+    counts and sizes in about 60 tensor operations, whatever the batch size and however many blocks an
+    image needs. A further chunk is drawn only while some image is not covered yet (none of 20,000
+    images needed one at 128 blocks, on 8x8 to 28x28 cells with GMML's defaults)."""
+    device = generator.device
+    grid_r = torch.arange(rows, device=device)
+    grid_c = torch.arange(cols, device=device)
+    steps = torch.arange(chunk, device=device)
+    never = MAX_ROUNDS + chunk
+    first = torch.full((batch, rows, cols), never, dtype=torch.long, device=device)  # round that first covers a cell
+    n_blocks = torch.zeros(batch, dtype=torch.long, device=device)  # 0 while the target is not met
+    covered: torch.Tensor | float = 0.0  # (B, 1) once a chunk did not cover every image
+    sum_cells = shift = None
+    for start in range(0, MAX_ROUNDS, chunk):
+        size = (batch, chunk)
+        h = torch.randint(1, max_h + 1, size, generator=generator, device=device)
+        w = torch.randint(1, max_w + 1, size, generator=generator, device=device)
+        top = torch.randint(rows, size, generator=generator, device=device)
+        left = torch.randint(cols, size, generator=generator, device=device)
+        h, w = torch.minimum(h, rows - top), torch.minimum(w, cols - left)  # clip at the border
+        in_rows = (grid_r >= top[..., None]) & (grid_r < (top + h)[..., None])  # (B, K, rows)
+        in_cols = (grid_c >= left[..., None]) & (grid_c < (left + w)[..., None])  # (B, K, cols)
+        block = (in_rows[..., :, None] & in_cols[..., None, :]).view(torch.uint8)  # (B, K, rows, cols)
+        hit, first_k = block.max(1)  # ties give the first index: the chunk's first block over each cell
+        newly = hit.view(torch.bool) & (first == never)
+        first = torch.where(newly, start + first_k, first)
+        # coverage after each block: the area each block covers first, summed in order
+        gain = torch.zeros((batch, chunk + 1), device=device)
+        gain.scatter_add_(1, torch.where(newly, first_k, chunk).flatten(1), (newly * cell_area).flatten(1))
+        reached = (gain[:, :chunk].cumsum(1) + covered) >= target[:, None]  # monotone along the chunk
+        open_ = n_blocks == 0
+        done = open_ & reached[:, -1]
+        kept = torch.where(reached[:, -1], chunk + 1 - reached.sum(1), chunk) * open_  # blocks kept from this chunk
+        n_blocks = torch.where(done, start + kept, n_blocks)
+        if with_stats or with_sources:
+            used = steps < kept[:, None]  # (B, K)
+        if with_stats:
+            sum_cells = (h * w * used).sum(1) + (0 if sum_cells is None else sum_cells)
+        if with_sources:
+            # the last kept block over a cell decides where its content comes from, as painting in order would
+            last_hit, from_end = (block * used[..., None, None]).flip(1).max(1)
+            last = torch.where(last_hit.view(torch.bool), chunk - from_end, 0).flatten(1)  # 1 + block index; 0: none
+            u = torch.rand((2, batch, chunk), generator=generator, device=device)
+            src_r = (u[0] * (rows - h + 1)).long().clamp_max(rows - h) - top  # source offsets in cells
+            src_c = (u[1] * (cols - w + 1)).long().clamp_max(cols - w) - left
+            pick = (last - 1).clamp_min(0)
+            here = torch.stack([src_r.gather(1, pick), src_c.gather(1, pick)])
+            shift = here if shift is None else torch.where(last > 0, here, shift)
+        if not bool((n_blocks == 0).any()):
+            break
+        covered = covered + gain[:, :chunk].sum(1, keepdim=True)
+    # cells first covered after an image's last kept block stay clean
+    mask = first < n_blocks[:, None, None]
+    shift_r = shift_c = None
+    if with_sources:
+        shift_r, shift_c = (s.view(batch, rows, cols) * mask for s in shift)
+    block_cells = None if sum_cells is None else sum_cells / n_blocks
+    return _CellMasks(mask, shift_r, shift_c, n_blocks, block_cells)
+
+
+def _draw_cells(
+    batch: int, height: int, width: int, max_ratio: float, max_block_frac: float, align: int,
+    generator: torch.Generator, with_sources: bool, with_stats: bool = False,
+) -> _CellMasks:
+    """GMML block masks on the ``align`` cell grid, drawn on the generator's device: all blocks at once on
+    a cell grid of up to ``VECTORISED_MAX_CELLS`` cells (patch-aligned masks), round by round on larger
+    (pixel) grids, whose (B, blocks, rows, cols) candidates would not fit. ``with_stats`` adds the blocks'
+    mean area (to compare the two draws)."""
+    device = generator.device
+    rows, cols = math.ceil(height / align), math.ceil(width / align)  # grid size in cells
+    # pixel area of each cell to measure coverage in pixels: a number, or a grid where border cells are cut
+    cell_area: torch.Tensor | float = float(align * align)
+    if height % align or width % align:
+        cell_h = torch.full((rows,), float(align), device=device)
+        cell_h[-1] = height - align * (rows - 1)
+        cell_w = torch.full((cols,), float(align), device=device)
+        cell_w[-1] = width - align * (cols - 1)
+        cell_area = cell_h[:, None] * cell_w[None, :]
+    low, area = min(0.5, max_ratio), height * width
+    target = torch.empty(batch, device=device).uniform_(low * area, max_ratio * area, generator=generator)
+    max_h = max(1, int(max_block_frac * height) // align)
+    max_w = max(1, int(max_block_frac * width) // align)
+    draw = _draw_cells_vectorised if rows * cols <= VECTORISED_MAX_CELLS else _draw_cells_rounds
+    return draw(batch, rows, cols, cell_area, target, max_h, max_w, generator, with_sources, with_stats)
+
+
 def draw_group_masks(
     batch: int,
     height: int,
@@ -86,7 +244,10 @@ def draw_group_masks(
     """Draw ``batch`` independent GMML block masks.
 
     Blocks are drawn on the ``align`` grid (one cell = ``align`` x ``align`` pixels; the last row and
-    column of cells may be cut by the image border) and expanded to pixels at the end.
+    column of cells may be cut by the image border) and expanded to pixels at the end. On a cell grid
+    of up to ``VECTORISED_MAX_CELLS`` cells (patch-aligned masks: 8x8 cells at 128 px / 16, 14x14 at
+    224 px / 16) all blocks of the batch are placed at once, a bounded number of tensor operations
+    whatever the batch size; pixel-aligned grids place one block per image per round.
 
     Args:
         batch: number of masks B.
@@ -110,68 +271,23 @@ def draw_group_masks(
         generator = torch.Generator(device=device or "cpu")
         generator.seed()  # a fresh generator always starts from the same default seed
     device = torch.device(device) if device is not None else generator.device
-    gen_device = generator.device
-    rows, cols = math.ceil(height / align), math.ceil(width / align)  # grid size in cells
-    # pixel area of each cell (border cells may be partial) to measure coverage in pixels
-    cell_h = torch.full((rows,), float(align), device=gen_device)
-    cell_h[-1] = height - align * (rows - 1)
-    cell_w = torch.full((cols,), float(align), device=gen_device)
-    cell_w[-1] = width - align * (cols - 1)
-    cell_area = cell_h[:, None] * cell_w[None, :]
+    cells = _draw_cells(batch, height, width, max_ratio, max_block_frac, align, generator, with_sources)
 
-    low = min(0.5, max_ratio)
-    target = (low + (max_ratio - low) * torch.rand(batch, generator=generator, device=gen_device)) * height * width
-    max_h = max(1, int(max_block_frac * height) // align)
-    max_w = max(1, int(max_block_frac * width) // align)
-    one = torch.ones(batch, dtype=torch.long, device=gen_device)
-    zero = torch.zeros_like(one)
-    grid_r = torch.arange(rows, device=gen_device)[None, :, None]
-    grid_c = torch.arange(cols, device=gen_device)[None, None, :]
-
-    # owner[b, r, c]: the round whose block last covered the cell (-1: clean); later blocks win, as
-    # painting them one after another would. Source offsets are looked up per round at the end.
-    owner = torch.full((batch, rows, cols), -1, dtype=torch.int32, device=gen_device)
-    mask = torch.zeros((batch, rows, cols), dtype=torch.bool, device=gen_device)
-    covered = torch.zeros(batch, device=gen_device)
-    offsets_r, offsets_c = [], []
-    for round_idx in range(MAX_ROUNDS):
-        active = covered < target
-        if not bool(active.any()):
-            break
-        h = _uniform_int(one, one * max_h, generator)
-        w = _uniform_int(one, one * max_w, generator)
-        top = _uniform_int(zero, one * (rows - 1), generator)
-        left = _uniform_int(zero, one * (cols - 1), generator)
-        h, w = torch.minimum(h, rows - top), torch.minimum(w, cols - left)  # clip at the border
-        offsets_r.append(_uniform_int(zero, rows - h, generator) - top)
-        offsets_c.append(_uniform_int(zero, cols - w, generator) - left)
-        in_rows = (grid_r >= top[:, None, None]) & (grid_r < (top + h)[:, None, None]) & active[:, None, None]
-        in_cols = (grid_c >= left[:, None, None]) & (grid_c < (left + w)[:, None, None])
-        block = in_rows & in_cols
-        newly = block & ~mask
-        # bool reductions over several dims are slow in torch; sum the uint8 view per image instead
-        covered += (newly.view(torch.uint8).flatten(1).sum(1, dtype=torch.int32) if align == 1
-                    else (newly * cell_area).flatten(1).sum(1))
-        mask |= block
-        if with_sources:
-            owner.masked_fill_(block, round_idx)
-
-    def to_pixels(cells: torch.Tensor) -> torch.Tensor:
-        cells = cells.to(device)  # the cell grid crosses to the device, not the align^2 larger pixel map
+    def to_pixels(grid: torch.Tensor) -> torch.Tensor:
+        grid = grid.to(device)  # the cell grid crosses to the device, not the align^2 larger pixel map
         if align > 1:
-            cells = cells.repeat_interleave(align, 1).repeat_interleave(align, 2)[:, :height, :width]
-        return cells
+            b, rows, cols = grid.shape
+            grid = grid[:, :, None, :, None].expand(b, rows, align, cols, align).reshape(b, rows * align, -1)
+            grid = grid[:, :height, :width]
+        return grid
 
     if not with_sources:
-        return to_pixels(mask), None, None
-    index = owner.clamp_min(0).long().reshape(batch, -1)
-    shift_r = torch.stack(offsets_r, 1).gather(1, index).reshape(owner.shape) * mask
-    shift_c = torch.stack(offsets_c, 1).gather(1, index).reshape(owner.shape) * mask
+        return to_pixels(cells.mask), None, None
     pix_r = torch.arange(height, device=device)[None, :, None]
     pix_c = torch.arange(width, device=device)[None, None, :]
-    src_row = (pix_r + to_pixels(shift_r) * align).clamp(0, height - 1)
-    src_col = (pix_c + to_pixels(shift_c) * align).clamp(0, width - 1)
-    return to_pixels(mask), src_row, src_col
+    src_row = (pix_r + to_pixels(cells.shift_r) * align).clamp(0, height - 1)
+    src_col = (pix_c + to_pixels(cells.shift_c) * align).clamp(0, width - 1)
+    return to_pixels(cells.mask), src_row, src_col
 
 
 def group_mask_batch(
@@ -214,11 +330,12 @@ def group_mask_batch(
         generator = torch.Generator(device="cpu")
         generator.seed()
     gen_device = generator.device
-    # A small cell grid's block geometry (tens of rounds of tiny ops, each round checking coverage) is
-    # drawn on the CPU: on a GPU those rounds were launch- and sync-bound (H100, ViT-S/16 224 px: GMML
-    # step 1186 -> 1699 img/s). Pixel grids (align 1) stay on the device; noise is drawn there too.
+    # Round-by-round geometry on a small grid (tens of rounds of tiny ops, each checking coverage) is drawn
+    # on the CPU: on a GPU those rounds were launch- and sync-bound (H100, ViT-S/16 224 px: GMML step 1186
+    # -> 1699 img/s). The vectorised draw (patch-aligned grids) and large pixel grids stay on the device.
     geometry = generator
-    if gen_device.type != "cpu" and b * math.ceil(h / align) * math.ceil(w / align) <= CPU_GEOMETRY_CELLS:
+    cells = math.ceil(h / align) * math.ceil(w / align)
+    if gen_device.type != "cpu" and VECTORISED_MAX_CELLS < cells and b * cells <= CPU_GEOMETRY_CELLS:
         seed = torch.randint(2**62, (1,), generator=generator, device=gen_device)
         geometry = torch.Generator(device="cpu").manual_seed(int(seed.item()))
     mask, src_row, src_col = draw_group_masks(
@@ -228,25 +345,30 @@ def group_mask_batch(
         corruption_ids = torch.randint(len(corruptions), (b,), generator=geometry)
     corruption_ids = corruption_ids.to(device)
 
-    fill = torch.zeros_like(images)
-    kind = {name: (corruption_ids == i)[:, None, None, None] for i, name in enumerate(corruptions)}
-    if "noise" in kind:
-        noise = torch.randn(images.shape, generator=generator, device=gen_device, dtype=torch.float32)
-        fill = torch.where(kind["noise"], noise.to(device=device, dtype=images.dtype), fill)
-    if "shuffle" in kind:
-        flat = (src_row * w + src_col).reshape(b, 1, h * w).expand(b, c, h * w)
-        shuffled = images.reshape(b, c, h * w).gather(2, flat).reshape(b, c, h, w)
-        fill = torch.where(kind["shuffle"], shuffled, fill)
-    if "replace" in kind and bool(kind["replace"].any()):
-        if replace_source is None:
-            if b < 2:
-                raise ValueError("'replace' needs a second image: pass replace_source or a batch of >= 2.")
+    # the content of the corrupted pixels, built per type and picked per image: one full-size pass per type
+    ids = corruption_ids.view(b, 1, 1, 1)
+    fill = None
+    for index, name in enumerate(corruptions):
+        if name == "noise":
+            content = torch.randn(images.shape, generator=generator, device=gen_device).to(images)
+        elif name == "zeros":
+            content = torch.zeros_like(images)
+        elif name == "shuffle":
+            flat = (src_row * w + src_col).reshape(b, 1, h * w).expand(b, c, h * w)
+            content = images.reshape(b, c, h * w).gather(2, flat).reshape(b, c, h, w)
+        elif replace_source is not None:
+            content = replace_source.to(images)
+        elif b >= 2:
             # a random derangement: a random order, each image takes from the next one in it
             order = torch.randperm(b, generator=geometry).to(device)
             partner = torch.empty_like(order)
             partner[order] = order.roll(-1)
-            replace_source = images[partner]
-        fill = torch.where(kind["replace"], replace_source.to(images), fill)
+            content = images[partner]
+        elif bool((corruption_ids == index).any()):
+            raise ValueError("'replace' needs a second image: pass replace_source or a batch of >= 2.")
+        else:
+            continue
+        fill = content if fill is None else torch.where(ids == index, content, fill)
     mask = mask[:, None]
     return torch.where(mask, fill, images), mask.to(images.dtype)
 
