@@ -9,6 +9,7 @@ from spcxr_monai.data.datalist import (
     maybe_make_datalist,
 )
 from spcxr_monai.data.dedup import drop_near_duplicates
+from spcxr_monai.data.device_store import DeviceBatchLoader, UInt8ImageStore, normalize_batch
 from spcxr_monai.data.dicom import read_dicom_cxr
 from spcxr_monai.data.errors import CXRInputError
 from spcxr_monai.data.formats import IMAGE_SUFFIXES
@@ -21,7 +22,9 @@ __all__ = [
     "CLASSIFICATION_TASKS",
     "CXRInputError",
     "CXRReader",
+    "DeviceBatchLoader",
     "IMAGE_SUFFIXES",
+    "UInt8ImageStore",
     "class_weights",
     "drop_near_duplicates",
     "eval_datalist",
@@ -29,6 +32,7 @@ __all__ = [
     "find_images",
     "make_unlabelled_datalist",
     "maybe_make_datalist",
+    "normalize_batch",
     "patient_id_from_name",
     "read_csv_datalist",
     "read_dicom_cxr",

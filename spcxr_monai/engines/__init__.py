@@ -20,6 +20,7 @@ from spcxr_monai.engines.handlers import (
 from spcxr_monai.engines.inferer import AutocastInferer, cpu_has_fast_bf16, resolve_amp_dtype
 from spcxr_monai.engines.loss_guard import NonFiniteLossError, StopOnNonFiniteLoss
 from spcxr_monai.engines.optim import param_groups_layer_decay, param_groups_weight_decay, vit_layer_id
+from spcxr_monai.engines.time_budget import TimeBudget
 from spcxr_monai.engines.resume import (
     CheckpointMismatchError,
     RandomStates,
@@ -51,6 +52,7 @@ __all__ = [
     "ReconstructionFigureHandler",
     "SegmentationOverlayWriter",
     "TerminalProgressBar",
+    "TimeBudget",
     "cpu_has_fast_bf16",
     "extract_features",
     "latest_checkpoint",

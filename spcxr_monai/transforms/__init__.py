@@ -1,5 +1,6 @@
 """MONAI transforms of spcxr_monai, usable from bundle JSON by ``_target_``."""
 
+from spcxr_monai.transforms.batch_affine import RandAffineBatch
 from spcxr_monai.transforms.dicom_seg import SaveDicomSeg, SaveDicomSegd, SaveDicomSegD, SaveDicomSegDict
 from spcxr_monai.transforms.group_mask import (
     CORRUPTIONS,
@@ -16,6 +17,7 @@ from spcxr_monai.transforms.preprocessing import cxr_preprocessing
 
 __all__ = [
     "CORRUPTIONS",
+    "RandAffineBatch",
     "RandGroupMask",
     "RandGroupMaskd",
     "RandGroupMaskD",
