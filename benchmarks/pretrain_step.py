@@ -11,6 +11,9 @@ Recipes:
   the ceiling any ViT pretext task on all tokens can reach
 - gmml: ``GMMLViT`` + ``group_mask_batch`` (noise/replace, blocks on the 16-px patch grid as the GMML
   reference code, on the device) + ``MaskedL1Loss``: the bundle's step
+- gmml-device: the bundle's step with ``configs/data_on_device.json``: each batch taken from uint8 images on
+  the device, z-scored and augmented there (``DeviceBatchLoader`` + ``RandAffineBatch``), masks drawn there:
+  the whole per-step data path included
 - gmml-loader: the bundle's step with ``mask_in_loader``: masks drawn ahead on the CPU (as DataLoader
   workers that keep up would), the step copies them in: what the GMML step costs once masking overlaps it
 - gmml-v010: the bundle's step as of v0.1.0 (pixel-aligned blocks, ``align=1``), measured in eager-fp32
@@ -44,7 +47,7 @@ import time
 
 import torch
 
-RECIPES = ("vit", "gmml", "gmml-loader", "gmml-v010", "mae", "vitautoenc")
+RECIPES = ("vit", "gmml", "gmml-device", "gmml-loader", "gmml-v010", "mae", "vitautoenc")
 MODES = ("eager-fp32", "fp32", "bf16", "bf16-compiled")
 
 
@@ -82,6 +85,24 @@ def _build(recipe: str, size: int, model: str, device: torch.device, batch: int,
         def loss():
             corrupted, mask = (t.to(device, non_blocking=True) for t in ready[next(turn) % len(ready)])
             return loss_fn(net(corrupted), torch.cat([images, mask], 1))
+
+    elif recipe == "gmml-device":
+        from spcxr_monai.data import DeviceBatchLoader, UInt8ImageStore
+        from spcxr_monai.transforms import RandAffineBatch
+
+        net = create_gmml_vit(model, img_size=size)
+        loss_fn, gen = MaskedL1Loss(), torch.Generator(device=device).manual_seed(0)
+        # the bundle's data_on_device path: uint8 images on the device, each batch sliced, z-scored and
+        # augmented there (one resampling call), masks drawn there
+        pool = torch.randint(0, 256, (4 * batch, 1, size, size), dtype=torch.uint8, device=device)
+        loader = DeviceBatchLoader(UInt8ImageStore.from_tensor(pool), batch, shuffle=True, drop_last=True,
+                                   augment=RandAffineBatch(0.5, 0.09, 0.1, 0.05 * size), file_key=None)
+        batches = itertools.chain.from_iterable(itertools.repeat(loader))
+
+        def loss():
+            clean = next(batches)["image"]
+            corrupted, mask = group_mask_batch(clean, corruptions=("noise", "replace"), align=16, generator=gen)
+            return loss_fn(net(corrupted), torch.cat([clean, mask], 1))
 
     elif recipe.startswith("gmml"):
         net = create_gmml_vit(model, img_size=size)
@@ -206,11 +227,12 @@ def main() -> None:
         print(f"| {recipe} | {mode} | {r['images_per_s']:.1f} | {r['tflops']:.3f}{util} | {r['peak_mib']:.0f} |")
     print()
     for mode in args.modes:
-        for gmml in ("gmml", "gmml-loader"):
+        names = {"gmml": "GMML step", "gmml-loader": "GMML step, masks from the loader",
+                 "gmml-device": "GMML step, data on the device (loader included)"}
+        for gmml, name in names.items():
             if ("vit", mode) in results and (gmml, mode) in results:
                 ratio = results[gmml, mode]["images_per_s"] / results["vit", mode]["images_per_s"]
-                print(f"{'GMML step' if gmml == 'gmml' else 'GMML step, masks from the loader'} / bare ViT, "
-                      f"{mode}: {ratio:.2f}x")
+                print(f"{name} / bare ViT, {mode}: {ratio:.2f}x")
     if ("gmml-v010", "eager-fp32") in results and ("gmml", "bf16") in results:
         ratio = results["gmml", "bf16"]["images_per_s"] / results["gmml-v010", "eager-fp32"]["images_per_s"]
         print(f"GMML step, bundle default now (bf16, fused attention, align 16) vs v0.1.0 (eager fp32, "

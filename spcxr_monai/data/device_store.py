@@ -96,6 +96,18 @@ class UInt8ImageStore:
                 logger.info("decoded %d / %d images into the uint8 store", done, len(self.data))
         self.images = torch.cat(chunks).to(device)
 
+    @classmethod
+    def from_tensor(cls, images: torch.Tensor, files: Sequence[str] | None = None) -> UInt8ImageStore:
+        """A store of images already decoded: uint8 (N, C, H, W), kept on their device (benchmarks, tests)."""
+        if images.dtype != torch.uint8 or images.ndim != 4 or not len(images):
+            raise ValueError(f"images must be a non-empty uint8 (N, C, H, W) tensor, got {images.dtype} "
+                             f"{tuple(images.shape)}.")
+        store = cls.__new__(cls)
+        store.files = list(files) if files is not None else [f"image_{i}" for i in range(len(images))]
+        store.data = [{"image": f} for f in store.files]
+        store.image_key, store.images = "image", images
+        return store
+
     def __len__(self) -> int:
         return len(self.files)
 
