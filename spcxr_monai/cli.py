@@ -39,6 +39,18 @@ def _datalist(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    """``spcxr prepare``: the summary as JSON on stdout (counts by status and by reason)."""
+    from spcxr_monai.data.prepare import prepare_dataset
+
+    summary = prepare_dataset(
+        args.source, args.output, size=args.size, workers=args.workers, modalities=args.modalities,
+        frontal_only=not args.all_views, dedup_threshold=args.dedup, progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
 def _overrides(pairs: Sequence[str]) -> dict:
     out = {}
     for pair in pairs:
@@ -186,6 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="weights to export (default: models/model.pt)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="inference config overrides (the network's sizes are read off the checkpoint)")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("prepare", help="convert an archive (DICOM / PNG / JPEG tree or CSV) once into 8-bit PNGs and a "
+                                      "manifest for pretraining; resumable, parallel")
+    p.add_argument("source", help="folder tree, or a CSV file with a 'path' column")
+    p.add_argument("output", help="prepared folder: images/, manifest.csv")
+    p.add_argument("--size", type=int, default=512, help="longer side in pixels, aspect ratio kept (default 512)")
+    p.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")
+    p.add_argument("--modalities", nargs="*", default=["CR", "DX"], help="DICOM modalities kept (none given: all)")
+    p.add_argument("--all-views", action="store_true", help="keep lateral and other non-PA/AP views")
+    p.add_argument("--dedup", type=float, nargs="?", const=0.95, default=None, metavar="THRESHOLD",
+                   help="reject near-duplicates (thumbnail correlation above THRESHOLD, default 0.95)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_prepare)
 
     p = sub.add_parser("sample", help="print the folder of the embedded sample")
     p.set_defaults(func=_sample)

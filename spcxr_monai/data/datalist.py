@@ -12,6 +12,7 @@ from pathlib import Path
 from spcxr_monai.data.dedup import drop_near_duplicates
 from spcxr_monai.data.errors import CXRInputError
 from spcxr_monai.data.formats import IMAGE_SUFFIXES, image_format, is_image_file
+from spcxr_monai.data.prepare import read_manifest
 from spcxr_monai.data.scan import MASK_DIRS, check_readable, patient_id_from_name, read_csv_datalist, scan_class_folders
 from spcxr_monai.data.split import split_by_patient
 
@@ -108,6 +109,9 @@ def make_unlabelled_datalist(
 ) -> dict[str, list[dict]]:
     """Every image under ``root`` (recursively, mask folders excluded) as an unlabelled datalist.
 
+    A folder prepared by ``spcxr prepare`` (it holds ``manifest.csv``) gives the manifest's ``ok`` images,
+    with its patient ids (the source file's name where the header had none), without decoding them again.
+
     Args:
         root: folder to search, or several folders whose images are pooled (e.g. a labelled set's train
             split and an unlabelled pool: ``["covid-qu-ex/train", "covid-radiography-pool"]``).
@@ -129,7 +133,11 @@ def make_unlabelled_datalist(
         if not folder.is_dir():
             raise CXRInputError(folder, "data folder not found")
     items, skipped = [], []
-    for path in (p for folder in roots for p in find_images(folder, exclude_dirs)):
+    for folder in (r for r in roots if (r / "manifest.csv").is_file()):  # prepared by `spcxr prepare`: checked there
+        items += [{"image": row["output"], "label": 0,
+                   "patient": row["patient_id"] or patient_id_from_name(Path(row["source"]).name)}
+                  for row in read_manifest(folder)]
+    for path in (p for folder in roots if not (folder / "manifest.csv").is_file() for p in find_images(folder, exclude_dirs)):
         try:
             _check_decodable(path)
         except CXRInputError as e:
