@@ -13,6 +13,7 @@ from spcxr_monai.data.device_store import DeviceBatchLoader, UInt8ImageStore, no
 from spcxr_monai.data.dicom import read_dicom_cxr
 from spcxr_monai.data.errors import CXRInputError
 from spcxr_monai.data.formats import IMAGE_SUFFIXES
+from spcxr_monai.data.memory import auto_cache_rate, available_memory
 from spcxr_monai.data.sample import sample_dicom, sample_dir, shared_data_root
 from spcxr_monai.data.scan import patient_id_from_name, read_csv_datalist, scan_class_folders
 from spcxr_monai.data.split import class_weights, split_by_patient, split_items, subsample_stratified
@@ -25,6 +26,8 @@ __all__ = [
     "DeviceBatchLoader",
     "IMAGE_SUFFIXES",
     "UInt8ImageStore",
+    "auto_cache_rate",
+    "available_memory",
     "class_weights",
     "drop_near_duplicates",
     "eval_datalist",
