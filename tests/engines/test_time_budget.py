@@ -12,9 +12,9 @@ from monai.optimizers import WarmupCosineSchedule
 from spcxr_monai.engines import TimeBudget
 
 
-def _engine(step_s: float) -> tuple[Engine, WarmupCosineSchedule, list]:
+def _engine(step_s: float, steps_per_epoch: int = 4) -> tuple[Engine, WarmupCosineSchedule, list]:
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    schedule = WarmupCosineSchedule(opt, warmup_steps=4, t_total=100 * 4)
+    schedule = WarmupCosineSchedule(opt, warmup_steps=steps_per_epoch, t_total=100 * steps_per_epoch)
     lrs: list[float] = []
 
     def step(engine, batch):
@@ -26,19 +26,40 @@ def _engine(step_s: float) -> tuple[Engine, WarmupCosineSchedule, list]:
     return Engine(step), schedule, lrs
 
 
-def test_the_run_is_cut_to_the_epochs_that_fit_and_the_schedule_ends_with_it():
-    engine, schedule, lrs = _engine(0.05)  # 4 iterations: 0.2 s per epoch
-    TimeBudget(max_minutes=1.5 / 60, lr_scheduler=schedule).attach(engine)
-    completed = []
-    engine.add_event_handler(Events.COMPLETED, lambda e: completed.append(e.state.epoch))
+def _run(engine: Engine, budget_s: float, schedule, steps_per_epoch: int, validation_s: float = 0.0) -> dict:
+    """Run with a stand-in validation at each epoch end (attached first, as the bundles' ValidationHandler)."""
+    seen = {"validated": [], "completed": []}
+
+    def validate(e):
+        time.sleep(validation_s)
+        seen["validated"].append(e.state.iteration)
+
+    engine.add_event_handler(Events.EPOCH_COMPLETED, validate)
+    TimeBudget(max_minutes=budget_s / 60, lr_scheduler=schedule).attach(engine)
+    engine.add_event_handler(Events.COMPLETED, lambda e: seen["completed"].append(e.state.iteration))
     start = time.monotonic()
-    engine.run(range(4), max_epochs=100)
-    took = time.monotonic() - start
-    assert completed == [engine.state.epoch]  # ended as a finished run does (final checkpoints hang on this)
-    assert 4 <= engine.state.epoch <= 8 and took < 2.0
-    assert engine.state.max_epochs == engine.state.epoch  # no epoch cut short
-    assert schedule.t_total == engine.state.epoch * 4
+    engine.run(range(steps_per_epoch), max_epochs=100)
+    seen["took"] = time.monotonic() - start
+    return seen
+
+
+def test_the_run_is_cut_to_what_fits_and_the_schedule_ends_with_it():
+    engine, schedule, lrs = _engine(0.05)  # 4 iterations: 0.2 s per epoch, 0.05 s of validation
+    seen = _run(engine, 1.5, schedule, 4, validation_s=0.05)
+    assert seen["completed"] == [engine.state.iteration]  # ended as a finished run does (final checkpoint)
+    assert seen["validated"][-1] == engine.state.iteration  # the last weights were validated
+    assert 10 <= engine.state.iteration <= 30 and seen["took"] < 1.5 + 0.3
+    assert schedule.t_total == engine.state.iteration  # the schedule ends with the run
     assert lrs[-1] < 0.05 * max(lrs)  # the cosine reached its end inside the budget
+
+
+def test_a_budget_shorter_than_one_epoch_still_ends_validated():
+    engine, schedule, lrs = _engine(0.01, steps_per_epoch=1000)  # an epoch would take 10 s
+    seen = _run(engine, 1.0, schedule, 1000)
+    assert engine.state.epoch == 1 and 30 <= engine.state.iteration < 1000 and seen["took"] < 1.3
+    assert seen["validated"] == [engine.state.iteration] and seen["completed"] == [engine.state.iteration]
+    assert schedule.t_total == engine.state.iteration and schedule.warmup_steps < 1000
+    assert lrs[-1] < 0.05 * max(lrs)
 
 
 def test_a_run_that_fits_is_left_alone():
