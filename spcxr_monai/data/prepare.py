@@ -12,7 +12,7 @@ with the toolkit's reader and its checks (:func:`~spcxr_monai.data.read_dicom_cx
 - ``OUT/manifest.csv``: one row per source file (:data:`MANIFEST_FIELDS`), ``ok`` or ``rejected`` with the
   reason, and what the DICOM header gives (empty where it gives nothing).
 
-It never stops for one file: unreadable, empty, truncated or non-image files, other modalities (CT, MR)
+Folders named ``lung_masks`` or ``masks`` are not walked. It never stops for one file: unreadable, empty, truncated or non-image files, other modalities (CT, MR)
 and lateral views are rejected with their reason. It is resumable and safe to kill at any moment: each
 image is written to a temporary file and renamed, its manifest row is appended to ``OUT/manifest.jsonl``
 (flushed and synced) only after, and ``manifest.csv`` is rewritten atomically from that journal; a rerun
@@ -40,7 +40,7 @@ from PIL import Image
 from spcxr_monai.data.dicom import is_dicom_file, read_dicom_cxr
 from spcxr_monai.data.errors import CXRInputError
 from spcxr_monai.data.formats import image_format
-from spcxr_monai.data.scan import patient_id_from_name
+from spcxr_monai.data.scan import MASK_DIRS, patient_id_from_name
 
 __all__ = ["MANIFEST_FIELDS", "FRONTAL_VIEWS", "prepare_dataset", "read_manifest"]
 
@@ -168,10 +168,12 @@ def _prepare_one(source: str, output: str, size: int, modalities: tuple[str, ...
 
 
 def _walk(src: Path, skip: Path) -> list[Path]:
-    """Every visible file under ``src`` (``skip``, the output folder, left out), sorted."""
+    """Every visible file under ``src``, sorted; the output folder and mask folders (``lung_masks``,
+    ``masks``: not radiographs) left out."""
     files = []
     for folder, dirs, names in os.walk(src):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and Path(folder, d).resolve() != skip)
+        dirs[:] = sorted(d for d in dirs
+                         if not d.startswith(".") and d not in MASK_DIRS and Path(folder, d).resolve() != skip)
         files += [Path(folder, n) for n in names if not n.startswith(".")]
     return sorted(files)
 
