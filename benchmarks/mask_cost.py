@@ -16,22 +16,10 @@ from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from spcxr_monai.transforms import group_mask
 from spcxr_monai.transforms.group_mask import GMML_CORRUPTIONS, group_mask_batch
-
-
-class _CountOps(TorchDispatchMode):
-    """Counts the ATen operations dispatched inside it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count += 1
-        return func(*args, **(kwargs or {}))
+from spcxr_monai.utils import OpCounter
 
 
 @contextmanager
@@ -48,7 +36,7 @@ def _path(vectorised: bool) -> Iterator[None]:
 def _measure(fn: Callable[[], object], repeats: int, device: torch.device) -> tuple[int, float]:
     """(operations dispatched by one call, best ms of ``repeats`` calls)."""
     fn()  # warm-up
-    with _CountOps() as counter:
+    with OpCounter() as counter:
         fn()
     best = float("inf")
     for _ in range(repeats):

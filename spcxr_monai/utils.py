@@ -1,4 +1,4 @@
-"""Process-wide settings the bundles apply at start-up."""
+"""Process-wide settings the bundles apply at start-up; an operation counter for benchmarks and tests."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import sys
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["available_cpus", "common_parent", "configure_threads"]
+__all__ = ["OpCounter", "available_cpus", "common_parent", "configure_threads"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +64,16 @@ def on_terminal(stream: Any = None) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # closed or replaced streams
         return False
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts the ATen operations dispatched while it is active (views included): the launches a GPU would
+    see, for benchmarks and tests of per-step host work. ``with OpCounter() as ops: ...; ops.count``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))

@@ -9,10 +9,10 @@ import math
 import pytest
 import torch
 from scipy.stats import ks_2samp
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from spcxr_monai.transforms import group_mask
 from spcxr_monai.transforms.group_mask import _draw_cells, _draw_cells_rounds, _draw_cells_vectorised, group_mask_batch
+from spcxr_monai.utils import OpCounter
 
 
 def _stats(draw, n: int, size: int, align: int, seed: int, **kwargs) -> dict[str, torch.Tensor]:
@@ -60,20 +60,10 @@ def test_vectorised_draw_rejects_nothing_it_should_cover():
     assert frac.min() >= 0.5 and frac.max() <= 0.75 + 16 / 196
 
 
-class _CountOps(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count += 1
-        return func(*args, **(kwargs or {}))
-
-
 def _ops(batch: int, size: int) -> int:
     images = torch.randn(batch, 1, size, size)
     g = torch.Generator().manual_seed(0)
-    with _CountOps() as counter:
+    with OpCounter() as counter:
         group_mask_batch(images, align=16, generator=g)
     return counter.count
 
