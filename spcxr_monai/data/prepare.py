@@ -12,12 +12,13 @@ with the toolkit's reader and its checks (:func:`~spcxr_monai.data.read_dicom_cx
 - ``OUT/manifest.csv``: one row per source file (:data:`MANIFEST_FIELDS`), ``ok`` or ``rejected`` with the
   reason, and what the DICOM header gives (empty where it gives nothing).
 
-Folders named ``lung_masks`` or ``masks`` are not walked. It never stops for one file: unreadable, empty, truncated or non-image files, other modalities (CT, MR)
-and lateral views are rejected with their reason. It is resumable and safe to kill at any moment: each
-image is written to a temporary file and renamed, its manifest row is appended to ``OUT/manifest.jsonl``
-(flushed and synced) only after, and ``manifest.csv`` is rewritten atomically from that journal; a rerun
-skips the sources the journal already holds (same size and modification time) and picks up new ones.
-The output is deterministic, so an interrupted and resumed run ends with the same rows and image bytes
+Folders named ``lung_masks`` or ``masks`` are not walked. It never stops for one file: unreadable,
+empty, truncated or non-image files, other modalities (CT, MR) and lateral views are rejected with their
+reason. It is resumable and safe to kill at any moment: each image is written to a temporary file (synced)
+and renamed, its manifest row is appended to ``OUT/manifest.jsonl`` only after (flushed at once, synced to
+disk every second), and ``manifest.csv`` is rewritten atomically from that journal; a rerun skips the
+sources the journal already holds (same size and modification time) and picks up new ones. The output is
+deterministic, so an interrupted and resumed run ends with the same rows and image bytes
 as an uninterrupted one.
 """
 
@@ -29,6 +30,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -292,10 +294,16 @@ def prepare_dataset(
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="file", desc="prepare")
+    import pydicom  # noqa: F401  (imported once here: forked workers inherit the modules instead of each loading them)
+
+    from spcxr_monai.transforms.io import LoadCXR  # noqa: F401
+
+    synced = time.monotonic()
     with open(out / JOURNAL, "a") as journal:
         if workers > 1:
             executor = ProcessPoolExecutor(max_workers=workers)
-            results = executor.map(_prepare_one, *zip(*args), chunksize=4) if args else iter(())
+            # one file at a time: a radiograph takes 0.2-0.6 s to decode, so larger chunks leave a worker idle
+            results = executor.map(_prepare_one, *zip(*args), chunksize=1) if args else iter(())
         else:
             executor, results = None, (_prepare_one(*a) for a in args)
         try:
@@ -303,12 +311,15 @@ def prepare_dataset(
                 row["output"] = os.path.relpath(row["output"], out) if row["output"] else ""
                 row["stamp"] = stamps[row["source"]]
                 journal.write(json.dumps(row) + "\n")
-                journal.flush()
-                os.fsync(journal.fileno())
+                journal.flush()  # in the OS's hands: a killed process loses nothing written so far
+                if time.monotonic() - synced > 1.0:  # on disk once a second (a power cut costs a rerun of those)
+                    os.fsync(journal.fileno())
+                    synced = time.monotonic()
                 done[row["source"]] = row
                 if bar is not None:
                     bar.update()
         finally:
+            os.fsync(journal.fileno())
             if executor is not None:
                 executor.shutdown(cancel_futures=True)
             if bar is not None:
