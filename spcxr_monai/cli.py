@@ -11,6 +11,8 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+import numpy as np
+
 from spcxr_monai.data import CXRInputError, make_datalist, sample_dir
 
 
@@ -48,6 +50,47 @@ def _prepare(args: argparse.Namespace) -> int:
         frontal_only=not args.all_views, dedup_threshold=args.dedup, progress=not args.no_progress and sys.stderr.isatty(),
     )
     print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    """``spcxr drift``: an MMD two-sample test on the pretrained encoder's features of two image folders."""
+    import random
+
+    from spcxr_monai.data import find_images
+    from spcxr_monai.data.dedup import drop_near_duplicates
+    from spcxr_monai.metrics.drift import image_features, mmd_permutation_test, plot_drift
+
+    reference, new = (find_images(folder) for folder in (args.reference, args.new))
+    for folder, files in ((args.reference, reference), (args.new, new)):
+        if len(files) < 2:
+            raise CXRInputError(folder, f"needs at least 2 images, found {len(files)}")
+    dropped = 0
+    if not args.keep_duplicates:  # a copy of a reference image in the new set is not evidence of sameness
+        kept, gone = drop_near_duplicates([{"image": str(f)} for f in new], [{"image": str(f)} for f in reference])
+        new, dropped = [i["image"] for i in kept], len(gone)
+    rng = random.Random(args.seed)
+    reference, new = (sorted(rng.sample(list(f), min(args.n, len(f)))) if args.n else f for f in (reference, new))
+    features = image_features([*reference, *new], checkpoint=args.checkpoint, image_size=args.image_size)
+    ref_f, new_f = features[: len(reference)], features[len(reference):]
+    result = mmd_permutation_test(ref_f, new_f, permutations=args.permutations, seed=args.seed)
+    order = np.argsort(-result.witness)[: args.top]
+    report = {
+        "p_value": result.p_value, "mmd2": result.mmd2, "effect_size": result.effect_size,
+        "n_reference": len(reference), "n_new": len(new), "near_duplicates_dropped": dropped,
+        "most_shifted": [{"image": str(new[i]), "witness": float(result.witness[i])} for i in order],
+    }
+    if args.plot:
+        plot_drift(result, ref_f, new_f, args.plot)
+        report["plot"] = args.plot
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        verdict = "drift" if result.p_value < args.alpha else "no evidence of drift"
+        print(f"{verdict}: p = {result.p_value:.4g} (MMD² {result.mmd2:.4g}, {result.effect_size:.1f} SD above the "
+              f"permutations), {len(reference)} reference vs {len(new)} new images ({dropped} near-duplicates dropped)")
+        for item in report["most_shifted"]:
+            print(f"  {item['witness']:+.4f}  {item['image']}")
     return 0
 
 
@@ -211,6 +254,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reject near-duplicates (thumbnail correlation above THRESHOLD, default 0.95)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("drift", help="has NEW drifted from REFERENCE? an MMD two-sample test on the pretrained "
+                                    "encoder's features, with the most shifted images")
+    p.add_argument("reference", help="folder of reference images (e.g. the training set)")
+    p.add_argument("new", help="folder of images to test")
+    p.add_argument("--n", type=int, default=None, help="draw at most N images per side (seeded)")
+    p.add_argument("--permutations", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default="released", help="encoder: 'released', a release's name or a checkpoint")
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--keep-duplicates", action="store_true",
+                   help="keep NEW images that have a near-duplicate in REFERENCE (dropped by default)")
+    p.add_argument("--top", type=int, default=10, help="how many of the most shifted images to list")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the one-line verdict")
+    p.add_argument("--plot", help="PNG: permutation distribution and the features' first principal components")
+    p.add_argument("--json", action="store_true", help="print a JSON object (p_value, mmd2, effect_size, ...)")
+    p.set_defaults(func=_drift)
 
     p = sub.add_parser("sample", help="print the folder of the embedded sample")
     p.set_defaults(func=_sample)

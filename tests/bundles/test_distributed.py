@@ -25,8 +25,10 @@ METRIC = {
 }
 # 2 epochs on the sample, batch 2 x 8 against 16: other images per step (and other GMML masks), so the
 # metric is close to, not equal to, the one-process run's (measured here: 0.725 vs 0.706 masked L1,
-# 0.760 vs 0.688 AUC on 12 validation images, 0.585 vs 0.586 Dice)
-TOLERANCE = {"spcxr_gmml_pretrain": 0.04, "spcxr_cxr_classification": 0.15, "spcxr_lung_segmentation": 0.05}
+# 0.760 vs 0.688 AUC on 12 validation images, 0.585 vs 0.586 Dice). With the vectorised mask draw (another
+# random stream) and the uint8 cache the masked L1 read 0.751 vs 0.669; one process alone reads 0.669 / 0.766 /
+# 0.696 with seeds 0 / 1 / 2 at this size, so the pretraining bound is that spread
+TOLERANCE = {"spcxr_gmml_pretrain": 0.1, "spcxr_cxr_classification": 0.15, "spcxr_lung_segmentation": 0.05}
 
 
 def _free_port() -> int:
