@@ -53,6 +53,19 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    """``spcxr check``: the input gate's verdict per file; exit status 1 when any file is flagged."""
+    from spcxr_monai.gate import InputGate
+
+    results = InputGate(args.calibration).check(args.files)
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        for path, result in results.items():
+            print(f"{'ok' if result['ok'] else 'FLAGGED'}\t{path}\t{'; '.join(result['reasons'])}")
+    return 0 if all(r["ok"] for r in results.values()) else 1
+
+
 def _drift(args: argparse.Namespace) -> int:
     """``spcxr drift``: an MMD two-sample test on the pretrained encoder's features of two image folders."""
     import random
@@ -254,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reject near-duplicates (thumbnail correlation above THRESHOLD, default 0.95)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("check", help="is each file a frontal chest radiograph the models can answer for? the "
+                                    "reader's checks, photometric / layout sanity and the encoder's distance")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--json", action="store_true", help="print {path: {ok, reasons, scores}}")
+    p.add_argument("--calibration", default=None, help="a gate calibration .npz (default: the released encoder's)")
+    p.set_defaults(func=_check)
 
     p = sub.add_parser("drift", help="has NEW drifted from REFERENCE? an MMD two-sample test on the pretrained "
                                     "encoder's features, with the most shifted images")

@@ -1,0 +1,188 @@
+"""Know when not to answer: a per-image input gate in front of the models.
+
+A model answers for anything it can decode. :class:`InputGate` says, for each file, whether it looks like the
+frontal chest radiographs the models were trained on, and why not:
+
+1. **the reader's checks** (:class:`~spcxr_monai.transforms.LoadCXR`: decodable, finite, not constant, the
+   header's size, air dark after the DICOM photometric handling); a DICOM whose ``Modality`` is not a
+   radiograph (CR, DX, DR) is flagged too;
+2. **photometric and layout sanity**: the correlation of the image's 32x32 thumbnail (z-scored) with the mean
+   thumbnail of the pretraining CXRs. A chest radiograph correlates strongly (dark lungs either side of a
+   bright mediastinum); an inverted one (air bright: a header that lies about its photometric
+   interpretation) correlates negatively and is reported as such; a rotated image or another picture
+   correlates weakly;
+3. **the pretrained encoder's view**: the Mahalanobis distance of the image's mean-pooled encoder features
+   to those of the pretraining CXRs (Ledoit-Wolf covariance): far means unlike anything it learnt from.
+
+Both thresholds are calibrated on CXRs not used to fit the template or the feature statistics, at a chosen
+false-alarm rate; the calibration (template, feature mean and precision, thresholds, the measured false-alarm
+rates) is a ``.npz`` file beside the released encoder, made by ``experiments/calibrate_gate.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from spcxr_monai.data.errors import CXRInputError
+
+__all__ = ["GateCalibration", "InputGate", "default_calibration", "thumbnail"]
+
+RADIOGRAPH_MODALITIES = ("CR", "DX", "DR", "RG")
+THUMB = 32
+
+
+def thumbnail(image: np.ndarray, size: int = THUMB) -> np.ndarray:
+    """(size * size,) z-scored, area-averaged thumbnail of a (rows, cols) image (aspect ratio not kept)."""
+    small = np.asarray(Image.fromarray(np.asarray(image, np.float32), mode="F").resize((size, size), Image.BOX))
+    small = small.ravel() - small.mean()
+    return small / (np.linalg.norm(small) + 1e-8)
+
+
+@dataclass
+class GateCalibration:
+    """What :class:`InputGate` compares with (see :func:`fit_gate` in ``experiments/calibrate_gate.py``).
+
+    Attributes:
+        template: (1024,) unit-norm mean thumbnail of the fitting CXRs.
+        feature_mean: (D,) mean encoder feature.
+        feature_precision: (D, D) inverse of the Ledoit-Wolf covariance.
+        min_correlation: below it an image is flagged (its calibration quantile).
+        max_distance: above it an image is flagged.
+        checkpoint: the encoder the features come from.
+        image_size: the encoder's input side.
+        info: how it was fitted and the measured false-alarm rates (JSON).
+    """
+
+    template: np.ndarray
+    feature_mean: np.ndarray
+    feature_precision: np.ndarray
+    min_correlation: float
+    max_distance: float
+    checkpoint: str
+    image_size: int
+    info: dict
+
+    def save(self, path: str | os.PathLike) -> None:
+        np.savez_compressed(
+            path, template=self.template.astype(np.float32), feature_mean=self.feature_mean.astype(np.float32),
+            feature_precision=self.feature_precision.astype(np.float32),
+            scalars=np.array([self.min_correlation, self.max_distance, self.image_size], np.float64),
+            checkpoint=np.array(self.checkpoint), info=np.array(json.dumps(self.info)),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> GateCalibration:
+        with np.load(path) as f:
+            low, high, size = f["scalars"]
+            return cls(f["template"], f["feature_mean"], f["feature_precision"], float(low), float(high),
+                       str(f["checkpoint"]), int(size), json.loads(str(f["info"])))
+
+
+def default_calibration() -> Path:
+    """The calibration shipped beside the default released encoder."""
+    return Path(__file__).resolve().parent / "pretrained" / "gate_calibration.npz"
+
+
+class InputGate:
+    """Check images before a model answers for them.
+
+    Args:
+        calibration: a :class:`GateCalibration` or its ``.npz`` (default: the shipped one).
+        device: where the encoder runs.
+        batch_size: images per encoder batch.
+
+    ``check(files)`` returns ``{path: {"ok": bool, "reasons": [...], "scores": {...}}}``; a file that cannot
+    be read is ``"ok": false`` with the reader's reason, never an exception.
+    """
+
+    def __init__(self, calibration: GateCalibration | str | os.PathLike | None = None, device: str = "cpu",
+                 batch_size: int = 64) -> None:
+        from spcxr_monai.networks import create_vit_classifier, maybe_load_encoder_weights
+        from spcxr_monai.networks.transfer import encoder_of
+
+        if not isinstance(calibration, GateCalibration):
+            calibration = GateCalibration.load(calibration or default_calibration())
+        self.calibration = calibration
+        self.device = device
+        self.batch_size = batch_size
+        network = create_vit_classifier("tiny", img_size=calibration.image_size)
+        self.encoder = encoder_of(maybe_load_encoder_weights(network, calibration.checkpoint)).to(device).eval()
+
+    def _decode(self, path: str) -> tuple[np.ndarray | None, list[str]]:
+        """The decoded image (rows, cols), or None and the reason; plus the header's reasons to flag."""
+        from spcxr_monai.data.dicom import is_dicom_file
+        from spcxr_monai.transforms.io import LoadCXR
+
+        reasons = []
+        try:
+            if is_dicom_file(path):
+                import pydicom
+
+                modality = str(pydicom.dcmread(path, stop_before_pixels=True).get("Modality", "")).upper()
+                if modality and modality not in RADIOGRAPH_MODALITIES:
+                    reasons.append(f"DICOM modality {modality} is not a radiograph")
+            return LoadCXR()(path).numpy()[0], reasons
+        except CXRInputError as e:
+            return None, [e.problem]
+        except Exception as e:  # noqa: BLE001 - whatever the file is, the gate answers for it
+            return None, [f"cannot be read: {type(e).__name__}: {e}"]
+
+    @torch.no_grad()
+    def features(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, D) mean-pooled encoder tokens of decoded images (resized by area averaging, z-scored)."""
+        from spcxr_monai.engines.inferer import resolve_amp_dtype
+
+        size = self.calibration.image_size
+        out = []
+        dtype = resolve_amp_dtype("auto", self.device)
+        for start in range(0, len(images), self.batch_size):
+            batch = torch.stack([
+                torch.from_numpy(np.array(Image.fromarray(np.asarray(a, np.float32), mode="F")
+                                            .resize((size, size), Image.BOX)))[None]
+                for a in images[start:start + self.batch_size]
+            ])
+            batch = (batch - batch.mean((1, 2, 3), keepdim=True)) / batch.std((1, 2, 3), keepdim=True).clamp_min(1e-8)
+            with torch.autocast(torch.device(self.device).type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                tokens, _ = self.encoder(batch.to(self.device))
+            out.append(tokens.float().mean(1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.calibration.feature_mean.size), np.float32)
+
+    def scores(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(template correlation, Mahalanobis feature distance) of each decoded image."""
+        cal = self.calibration
+        correlation = np.array([thumbnail(a) @ cal.template for a in images])
+        centred = self.features(images) - cal.feature_mean
+        distance = np.sqrt(np.einsum("nd,de,ne->n", centred, cal.feature_precision, centred))
+        return correlation, distance
+
+    def check(self, files: Sequence[str | os.PathLike]) -> dict[str, dict]:
+        cal = self.calibration
+        results, decoded = {}, {}
+        for f in map(str, files):
+            image, reasons = self._decode(f)
+            results[f] = {"ok": not reasons, "reasons": reasons, "scores": {}}
+            if image is not None:
+                decoded[f] = image
+        if decoded:
+            correlation, distance = self.scores(list(decoded.values()))
+            for f, r, d in zip(decoded, correlation, distance):
+                result = results[f]
+                result["scores"] = {"template_correlation": round(float(r), 4), "feature_distance": round(float(d), 3)}
+                if r <= -cal.min_correlation:
+                    result["reasons"].append(f"inverted (air bright): template correlation {r:.2f}")
+                elif r < cal.min_correlation:
+                    result["reasons"].append(f"does not look like a frontal chest radiograph: template correlation "
+                                             f"{r:.2f} < {cal.min_correlation:.2f}")
+                if d > cal.max_distance:
+                    result["reasons"].append(f"unlike the pretraining radiographs: feature distance {d:.1f} > "
+                                             f"{cal.max_distance:.1f}")
+                result["ok"] = not result["reasons"]
+        return results
