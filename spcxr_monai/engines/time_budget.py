@@ -54,12 +54,18 @@ class TimeBudget:
         if not self.budget_s:
             return
         engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.ITERATION_STARTED, self._first_step)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration_completed)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self._epoch_completed)
 
     def _started(self, engine: Engine) -> None:
         self._start = time.monotonic()
-        self._first_iteration, self._first_epoch = engine.state.iteration, engine.state.epoch  # > 0 when resumed
+
+    def _first_step(self, engine: Engine) -> None:
+        """Where the run starts from, read at its first step: a resumed run's state (epoch, iteration, the
+        schedule) is restored by handlers of ``STARTED`` that may run after this one's."""
+        engine.remove_event_handler(self._first_step, Events.ITERATION_STARTED)
+        self._first_iteration, self._first_epoch = engine.state.iteration - 1, engine.state.epoch - 1
         total = getattr(self.lr_scheduler, "t_total", None)
         if total is not None and total < engine.state.max_epochs * engine.state.epoch_length:
             # resumed from a run that a budget shortened: its schedule ends before the configured epochs
