@@ -21,7 +21,7 @@ setup(
     packages=find_packages(include=["spcxr_monai", "spcxr_monai.*"]),
     package_data={
         "spcxr_monai.data": ["sample/*.md", "sample/cxr/*/*/*.png", "sample/dicom/*.dcm"],
-        "spcxr_monai.pretrained": ["*.pt", "*.md", "*.json", "*.png"],
+        "spcxr_monai.pretrained": ["*.pt", "*.md", "*.json", "*.png", "*.npz"],
     },
     include_package_data=True,
     install_requires=[

@@ -4,8 +4,8 @@
 
 - **fit** (2,000 CXRs: 1,000 of COVID-QU-Ex train, 1,000 of the unlabelled pool, seeded): the mean 32x32
   thumbnail (template) and the Ledoit-Wolf mean and covariance of the encoder's mean-pooled tokens;
-- **calibrate** (1,000 other CXRs of the same two sets): each threshold at the ``--false-alarm`` quantile of its
-  score, so about twice that share of such CXRs is flagged;
+- **calibrate** (1,000 other CXRs of the same two sets): each threshold (template correlation, orientation
+  margin, feature distance) at the ``--false-alarm`` quantile of its score;
 - **measure**, on images used for neither: COVID-QU-Ex val and the pediatric set (without their near-duplicates
   of train; false alarms), the same val images inverted (air bright) and rotated by 90 degrees, other pictures
   (scikit-image's photographs and CT phantom, pydicom's CT and MR test files, nibabel's MR volumes' middle
@@ -104,15 +104,17 @@ def main() -> None:
     images = _decode(fit)
     template = np.mean([thumbnail(a) for a in images], 0)
     template /= np.linalg.norm(template)
-    placeholder = GateCalibration(template, np.zeros(192), np.eye(192), -1.0, np.inf, args.checkpoint, 128, {})
+    placeholder = GateCalibration(template, np.zeros(192), np.eye(192), -1.0, np.inf, -2.0, args.checkpoint, 128, {})
     gate = InputGate(placeholder)
     lw = LedoitWolf().fit(gate.features(images))
     gate.calibration.feature_mean, gate.calibration.feature_precision = lw.location_, lw.precision_
-    corr, dist = gate.scores(_decode(calibrate))
+    corr, margin, dist = gate.scores(_decode(calibrate))
     cal = gate.calibration
     cal.min_correlation = float(np.quantile(corr, args.false_alarm))
+    cal.min_orientation_margin = float(np.quantile(margin, args.false_alarm))
     cal.max_distance = float(np.quantile(dist, 1 - args.false_alarm))
-    flagged_cal = float(np.mean((corr < cal.min_correlation) | (dist > cal.max_distance)))
+    flagged_cal = float(np.mean((corr < cal.min_correlation) | (margin < cal.min_orientation_margin)
+                                | (dist > cal.max_distance)))
 
     classes, class_map = task_classes("3class")
     val = [i["image"] for i in eval_datalist(str(data / "covid-qu-ex" / "val"), classes, class_map,
@@ -151,6 +153,7 @@ def main() -> None:
                 out.append(np.inf)
                 continue
             out.append(max((cal.min_correlation - s["template_correlation"]) / max(1e-6, 1 - cal.min_correlation),
+                           (cal.min_orientation_margin - s["orientation_margin"]) / max(1e-6, 1 - cal.min_orientation_margin),
                            (s["feature_distance"] - cal.max_distance) / cal.max_distance))
         return np.array(out)
 
@@ -160,7 +163,8 @@ def main() -> None:
         "",
         f"`python experiments/calibrate_gate.py` (encoder `{args.checkpoint}`, false-alarm quantile "
         f"{args.false_alarm}). Fit on 2,000 CXRs (1,000 COVID-QU-Ex train, 1,000 pool), thresholds on 1,000 others "
-        f"(template correlation >= {cal.min_correlation:.3f}, feature distance <= {cal.max_distance:.2f}; "
+        f"(template correlation >= {cal.min_correlation:.3f}, orientation margin >= {cal.min_orientation_margin:.3f}, "
+        f"feature distance <= {cal.max_distance:.2f}; "
         f"{flagged_cal:.1%} of those flagged). Measured on images used for neither:",
         "",
         "| images | n | flagged | AUROC against COVID-QU-Ex val |",

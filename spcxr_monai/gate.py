@@ -10,7 +10,8 @@ frontal chest radiographs the models were trained on, and why not:
    thumbnail of the pretraining CXRs. A chest radiograph correlates strongly (dark lungs either side of a
    bright mediastinum); an inverted one (air bright: a header that lies about its photometric
    interpretation) correlates negatively and is reported as such; a rotated image or another picture
-   correlates weakly;
+   correlates weakly; and an upright one correlates better with the template than with the template turned by
+   90, 180 or 270 degrees (a rotated one does not);
 3. **the pretrained encoder's view**: the Mahalanobis distance of the image's mean-pooled encoder features
    to those of the pretraining CXRs (Ledoit-Wolf covariance): far means unlike anything it learnt from.
 
@@ -56,6 +57,8 @@ class GateCalibration:
         feature_precision: (D, D) inverse of the Ledoit-Wolf covariance.
         min_correlation: below it an image is flagged (its calibration quantile).
         max_distance: above it an image is flagged.
+        min_orientation_margin: an image whose correlation with the upright template exceeds that with the
+            template turned by 90, 180 or 270 degrees by less than this is flagged as rotated.
         checkpoint: the encoder the features come from.
         image_size: the encoder's input side.
         info: how it was fitted and the measured false-alarm rates (JSON).
@@ -66,6 +69,7 @@ class GateCalibration:
     feature_precision: np.ndarray
     min_correlation: float
     max_distance: float
+    min_orientation_margin: float
     checkpoint: str
     image_size: int
     info: dict
@@ -74,16 +78,17 @@ class GateCalibration:
         np.savez_compressed(
             path, template=self.template.astype(np.float32), feature_mean=self.feature_mean.astype(np.float32),
             feature_precision=self.feature_precision.astype(np.float32),
-            scalars=np.array([self.min_correlation, self.max_distance, self.image_size], np.float64),
+            scalars=np.array([self.min_correlation, self.max_distance, self.image_size, self.min_orientation_margin],
+                             np.float64),
             checkpoint=np.array(self.checkpoint), info=np.array(json.dumps(self.info)),
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> GateCalibration:
         with np.load(path) as f:
-            low, high, size = f["scalars"]
+            low, high, size, margin = f["scalars"]
             return cls(f["template"], f["feature_mean"], f["feature_precision"], float(low), float(high),
-                       str(f["checkpoint"]), int(size), json.loads(str(f["info"])))
+                       float(margin), str(f["checkpoint"]), int(size), json.loads(str(f["info"])))
 
 
 def default_calibration() -> Path:
@@ -155,13 +160,20 @@ class InputGate:
             out.append(tokens.float().mean(1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.calibration.feature_mean.size), np.float32)
 
-    def scores(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(template correlation, Mahalanobis feature distance) of each decoded image."""
+    def scores(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(template correlation, orientation margin, Mahalanobis feature distance) of each decoded image.
+
+        The orientation margin is the correlation with the upright template less the best correlation with
+        the template turned by 90, 180 or 270 degrees."""
         cal = self.calibration
-        correlation = np.array([thumbnail(a) @ cal.template for a in images])
+        square = cal.template.reshape(THUMB, THUMB)
+        turned = np.stack([np.rot90(square, k).ravel() for k in (1, 2, 3)])
+        thumbs = np.stack([thumbnail(a) for a in images])
+        correlation = thumbs @ cal.template
+        margin = correlation - (thumbs @ turned.T).max(1)
         centred = self.features(images) - cal.feature_mean
         distance = np.sqrt(np.einsum("nd,de,ne->n", centred, cal.feature_precision, centred))
-        return correlation, distance
+        return correlation, margin, distance
 
     def check(self, files: Sequence[str | os.PathLike]) -> dict[str, dict]:
         cal = self.calibration
@@ -172,15 +184,23 @@ class InputGate:
             if image is not None:
                 decoded[f] = image
         if decoded:
-            correlation, distance = self.scores(list(decoded.values()))
-            for f, r, d in zip(decoded, correlation, distance):
+            correlation, margin, distance = self.scores(list(decoded.values()))
+            for f, r, m, d in zip(decoded, correlation, margin, distance):
                 result = results[f]
-                result["scores"] = {"template_correlation": round(float(r), 4), "feature_distance": round(float(d), 3)}
+                result["scores"] = {"template_correlation": round(float(r), 4), "orientation_margin": round(float(m), 4),
+                                    "feature_distance": round(float(d), 3)}
+                turned = r - m  # the best correlation with the template turned by 90, 180 or 270 degrees
                 if r <= -cal.min_correlation:
                     result["reasons"].append(f"inverted (air bright): template correlation {r:.2f}")
+                elif m < cal.min_orientation_margin and turned >= cal.min_correlation:
+                    result["reasons"].append(f"rotated or upside down: the template fits better turned (correlation "
+                                             f"{turned:.2f} turned, {r:.2f} upright)")
                 elif r < cal.min_correlation:
                     result["reasons"].append(f"does not look like a frontal chest radiograph: template correlation "
                                              f"{r:.2f} < {cal.min_correlation:.2f}")
+                elif m < cal.min_orientation_margin:
+                    result["reasons"].append(f"rotated or upside down: the template fits as well turned "
+                                             f"(orientation margin {m:.2f} < {cal.min_orientation_margin:.2f})")
                 if d > cal.max_distance:
                     result["reasons"].append(f"unlike the pretraining radiographs: feature distance {d:.1f} > "
                                              f"{cal.max_distance:.1f}")
