@@ -141,10 +141,13 @@ def _check_decodes(path: str) -> str | None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    """Run a classification bundle's ``inference.json`` on files; print {file: {class: probability}}.
+    """Run a classification bundle's ``inference.json`` on files; print {file: {class: probability, "gate": ...}}.
 
     Every file is decoded and checked first; a bad one gets ``{"error": reason}`` in the output and
-    the others are still predicted. Exit status 1 when any file failed. The JSON is strict (no NaN).
+    the others are still predicted. Each answer carries the input gate's verdict under ``"gate"``
+    (``{"ok", "reasons", "scores"}`` of :class:`~spcxr_monai.gate.InputGate`): a flagged image still gets its
+    answer, marked as such (``--no-gate`` leaves it out). Exit status 1 when any file failed. The JSON is
+    strict (no NaN).
     """
     bundle = os.path.abspath(args.bundle)
     config = os.path.join(bundle, "configs", "inference.json")
@@ -181,6 +184,15 @@ def _predict(args: argparse.Namespace) -> int:
                 print(f"spcxr predict: {f}: the model returned non-finite probabilities", file=sys.stderr)
             else:
                 results[f] = probs
+        if not args.no_gate:
+            from spcxr_monai.gate import InputGate
+
+            for f, verdict in InputGate().check(good).items():
+                if "error" not in results[f]:
+                    results[f]["gate"] = verdict
+                    if not verdict["ok"]:
+                        print(f"spcxr predict: {f}: answered, but flagged by the input gate: "
+                              f"{'; '.join(verdict['reasons'])}", file=sys.stderr)
     print(json.dumps({f: results[f] for f in files if f in results}, indent=2, allow_nan=False))
     return 1 if any("error" in r for r in results.values()) else 0
 
@@ -245,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", help="image files")
     p.add_argument("--bundle", default="bundles/spcxr_cxr_classification", help="trained classification bundle folder")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="inference config overrides, e.g. ckpt_dir=runs/cls/models (the network's sizes are read off the checkpoint)")
+    p.add_argument("--no-gate", action="store_true", help="leave out the input gate's verdict (spcxr check)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("export", help="TorchScript / ONNX of a trained classification or segmentation bundle")

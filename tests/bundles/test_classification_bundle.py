@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import torch
 from monai.bundle import verify_metadata, verify_net_in_out
 
 from spcxr_monai.cli import main as spcxr
-from spcxr_monai.data import sample_dicom
+from spcxr_monai.data import sample_dicom, sample_dir
 from spcxr_monai.networks import create_gmml_vit
 
 from bundle_helpers import BUNDLES, SCHEMA, run_bundle
@@ -95,8 +96,26 @@ def test_inference_and_spcxr_predict_on_a_dicom(trained, capsys):
     ]) == 0
     predictions = json.loads(capsys.readouterr().out)
     probs = predictions[sample_dicom()]
+    gate = probs.pop("gate")  # the input gate's verdict comes with every answer
+    assert gate["ok"] is True and gate["reasons"] == [] and gate["scores"]["template_correlation"] > 0.5
     assert set(probs) == {"covid", "pneumonia", "normal"}
     assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_spcxr_predict_answers_a_flagged_image_and_marks_it(trained, capsys, tmp_path):
+    from PIL import Image
+
+    root, _ = trained
+    inverted = tmp_path / "inverted.png"
+    grey = np.asarray(Image.open(sorted(Path(sample_dir()).rglob("images/*.png"))[0]).convert("L"))
+    Image.fromarray(255 - grey).save(inverted)
+    assert spcxr(["predict", str(inverted), "--bundle", str(BUNDLE), "--set", f"ckpt_dir={root / 'models'}",
+                  "model_size=tiny", "image_size=32"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)[str(inverted)]
+    assert result["gate"]["ok"] is False and result["gate"]["reasons"][0].startswith("inverted")
+    assert {"covid", "pneumonia", "normal"} <= set(result)  # still answered
+    assert "flagged by the input gate: inverted" in err
 
 
 def test_spcxr_predict_reports_each_bad_file_and_keeps_the_good_ones(trained, capsys, tmp_path):
@@ -111,6 +130,8 @@ def test_spcxr_predict_reports_each_bad_file_and_keeps_the_good_ones(trained, ca
     assert rc == 1  # some failed
     results = json.loads(out)  # strict JSON
     assert list(results) == files
+    gates = [results[f].pop("gate") for f in (str(hashed), sample_dicom())]
+    assert gates[0] == gates[1]  # same pixels, same verdict
     assert results[str(hashed)] == pytest.approx(results[sample_dicom()])  # same pixels, same answer
     assert set(results[sample_dicom()]) == {"covid", "pneumonia", "normal"}
     assert results[files[1]] == {"error": "file not found"}
