@@ -29,7 +29,9 @@ from PIL import Image
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score
 
-from spcxr_monai.data import eval_datalist, find_images, shared_data_root, task_classes
+from held_out import held_out_images
+
+from spcxr_monai.data import find_images, shared_data_root
 from spcxr_monai.gate import GateCalibration, InputGate, default_calibration, thumbnail
 from spcxr_monai.transforms import LoadCXR
 
@@ -116,12 +118,7 @@ def main() -> None:
     flagged_cal = float(np.mean((corr < cal.min_correlation) | (margin < cal.min_orientation_margin)
                                 | (dist > cal.max_distance)))
 
-    classes, class_map = task_classes("3class")
-    val = [i["image"] for i in eval_datalist(str(data / "covid-qu-ex" / "val"), classes, class_map,
-                                             dedup_against=str(data / "covid-qu-ex" / "train"))]
-    ped_classes, ped_map = task_classes("screening")
-    pediatric = [i["image"] for i in eval_datalist(str(data / "pediatric" / "train"), ped_classes, ped_map,
-                                                   dedup_against=str(data / "covid-qu-ex" / "train"))]
+    val, pediatric = held_out_images(data).values()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sets = {

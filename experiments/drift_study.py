@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from spcxr_monai.data import eval_datalist, find_images, shared_data_root, task_classes
+from held_out import held_out_images
+
+from spcxr_monai.data import find_images, shared_data_root
 from spcxr_monai.metrics.drift import image_features, mmd_permutation_test
 
 
@@ -30,12 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     data, start = Path(args.data), time.time()
     train = [str(p) for p in find_images(data / "covid-qu-ex" / "train")]
-    classes, class_map = task_classes("3class")
-    val = [i["image"] for i in eval_datalist(str(data / "covid-qu-ex" / "val"), classes, class_map,
-                                             dedup_against=str(data / "covid-qu-ex" / "train"))]
-    pediatric_classes, pediatric_map = task_classes("screening")
-    pediatric = [i["image"] for i in eval_datalist(str(data / "pediatric" / "train"), pediatric_classes, pediatric_map,
-                                                   dedup_against=str(data / "covid-qu-ex" / "train"))]
+    val, pediatric = held_out_images(data).values()
     features = {name: image_features(files, checkpoint=args.checkpoint)
                 for name, files in (("train", train), ("val", val), ("pediatric", pediatric))}
     rng = np.random.default_rng(0)

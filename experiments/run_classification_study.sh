@@ -116,3 +116,14 @@ $STUDY --fractions 0.1 --seeds 0 1 2 --min-steps 300 --recipes gmml@gmml-vit-tin
     --out $R/classification_e120_drop_path/f10
 python experiments/pretrain_vs_scratch.py --recipes $E120 gmml@gmml-vit-tiny16-cxr128-e120:5e-4:0.75:0.1 \
     --out $R/classification_e120_drop_path --summarise $R/classification_e120/f10/runs.csv $R/classification_e120_drop_path/f10/runs.csv
+# 12. Encoder v2 (release stage 4: a warm restart from e120 on COVID-QU-Ex train + the covid-radiography-pool,
+#     12,127 images; experiments/release/pretrain_released_encoder.sh 4), its first rows: 10% labels, 3 seeds,
+#     the same recipe as e120's step-8 rows (two 1-thread jobs side by side, frozen copy, --data ../shared/data);
+#     the frozen probe beside the third seed.
+V2="gmml@gmml-vit-tiny16-cxr128-v2:5e-4:0.75"
+$STUDY --fractions 0.1 --seeds 0 2 --min-steps 300 --recipes $V2 --out $R/classification_v2/f10_s02   # beside the next line
+$STUDY --fractions 0.1 --seeds 1 --min-steps 300 --recipes $V2 --out $R/classification_v2/f10_s1
+python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-e120 gmml-vit-tiny16-cxr128-v2 \
+    --out $R/frozen_probe_v2.md
+python experiments/pretrain_vs_scratch.py --recipes $E120 $V2 --out $R/classification_v2 \
+    --summarise $R/classification_e120/f10/runs.csv $R/classification_v2/f10_*/runs.csv

@@ -48,11 +48,13 @@ def wall_hours(figures: Path, epochs: int) -> float | None:
     return (times[-1][1] - times[0][1]) / (times[-1][0] - times[0][0]) * epochs / 3600
 
 
-def stage_curves(runs: list[Path]) -> tuple[dict, list, list[dict]]:
+def stage_curves(runs: list[Path], numbers: list[int] | None = None, offset: int = 0) -> tuple[dict, list, list[dict]]:
     """The probe record, validation masked-L1 curve and per-stage extent of ``runs`` on one epoch axis:
-    stage ``i``'s epochs follow the last epoch of stage ``i - 1``. ``best_epoch`` is the last stage's."""
-    history, l1, stages, offset = [], [], [], 0
-    for index, run in enumerate(runs, start=1):
+    stage ``i``'s epochs follow the last epoch of stage ``i - 1`` (the first follows ``offset``: the epochs of
+    the release it continues). ``numbers``: the stages' numbers in the pretraining script (default 1, 2, ...).
+    ``best_epoch`` is the last stage's."""
+    history, l1, stages = [], [], []
+    for index, run in zip(numbers or range(1, len(runs) + 1), runs):
         probe = json.loads((run / "models" / "feature_probe.json").read_text())
         curve = scalar_curve(run / "logs" / "tensorboard", "val_masked_l1")
         if not curve:
@@ -74,6 +76,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", default="model_probe.pt", choices=["model_probe.pt", "model.pt"],
                         help="of <last run>/models: best k-NN probe accuracy, or lowest validation masked L1")
     parser.add_argument("--name", default=DEFAULT)
+    parser.add_argument("--stage-numbers", type=int, nargs="+", default=None,
+                        help="the runs' stage numbers in pretrain_released_encoder.sh (default 1, 2, ...)")
+    parser.add_argument("--epoch-offset", type=int, default=0,
+                        help="epochs of the release the first run continues (e.g. 120 for a restart from e120)")
     args = parser.parse_args()
 
     entry = RELEASED[args.name]
@@ -84,7 +90,7 @@ def main() -> None:
     save_atomic(state, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
 
-    probe, l1, stages = stage_curves(args.runs)
+    probe, l1, stages = stage_curves(args.runs, args.stage_numbers, args.epoch_offset)
     local = stages[-1]["local_best_epoch" if args.checkpoint == "model_probe.pt" else "local_best_l1_epoch"]
     chosen = stages[-1]["first_epoch"] - 1 + local
     if args.checkpoint == "model_probe.pt":
@@ -94,6 +100,8 @@ def main() -> None:
         chosen_by = f"lowest validation masked L1 of the last stage ({dict(l1)[chosen]:.4f})"
     options = "" if args.checkpoint == "model_probe.pt" and args.name == DEFAULT else \
         f" --checkpoint {args.checkpoint} --name {args.name}"
+    if args.stage_numbers:
+        options += f" --stage-numbers {' '.join(map(str, args.stage_numbers))} --epoch-offset {args.epoch_offset}"
     stages_cmd = " && ".join(f"bash experiments/release/pretrain_released_encoder.sh {s['stage']} "
                              f"{s['last_epoch'] - s['first_epoch'] + 1}" for s in stages)
     record = {
@@ -120,6 +128,22 @@ def main() -> None:
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
 
 
+DATA_E120 = """- Pretrained without labels on the **3,728 images of COVID-QU-Ex's train split** as kept in
+  `shared/data/covid-qu-ex/train` (the "Infection Segmentation Data" subset of COVID-QU-Ex, Tahir et al.,
+  Qatar University; 1,864 covid-19 / 932 non-covid pneumonia / 932 normal; 8-bit PNG, 256x256), of which
+  the bundle held out 10% of the patients to measure the masked L1. Its images come from several public
+  sources (adult and some pediatric). **Never seen**: COVID-QU-Ex's val split and the pediatric (Kermany)
+  set, on which the study evaluates."""
+DATA_V2 = """- Pretrained without labels on **12,127 CXRs**: the 3,728 images of COVID-QU-Ex's train split as kept in
+  `shared/data/covid-qu-ex/train` (the "Infection Segmentation Data" subset of COVID-QU-Ex, Tahir et al.,
+  Qatar University; 8-bit PNG, 256x256) in the stages up to e120, and in stage 4 those plus the **8,399 images
+  of `shared/data/covid-radiography-pool`** (the COVID-19 Radiography Database, Chowdhury et al. 2020 and
+  Rahman et al. 2021, COVID and Normal classes, its Normal images from RSNA and from Kermany's pediatric set;
+  128-px JPEG; every near-duplicate of COVID-QU-Ex train and val, of the pediatric set and of a further
+  held-out test set removed), of which the bundle held out 10% of the patients to measure the masked L1.
+  **Never seen**: COVID-QU-Ex's val split and the pediatric (Kermany) set, on which the study evaluates."""
+
+
 def write_model_card(record: dict) -> None:
     """The release's model card beside the weights, from the template and the record (every figure from the runs)."""
     probe = record["probe"]
@@ -144,6 +168,7 @@ def write_model_card(record: dict) -> None:
         chosen_by=record["chosen_by"], probe_fraction=record["probe_fraction"],
         command=record["command"], stage_lines="\n".join(stage_lines), k=probe["k"], curve_table="\n".join(rows),
         default_note="the default, also `released`" if record["name"] == DEFAULT else f"`released` is `{DEFAULT}`",
+        data=DATA_V2 if any(s["stage"] >= 4 for s in record["stages"]) else DATA_E120,
     )
     (HERE / RELEASED[record["name"]].get("card", "MODEL_CARD.md")).write_text(card)  # the first release's has no "card"
 
