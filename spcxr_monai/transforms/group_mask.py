@@ -12,9 +12,12 @@ GPL reference code):
    normalised intensity), ``zeros``, ``shuffle`` (each block takes a same-size block from elsewhere
    in the same image) or ``replace`` (the same window from another image of the batch).
 
-:func:`group_mask_batch` does this for a (B, C, H, W) batch on any torch device: the loop runs over
-block rounds (tens), never over pixels or images, on the small cell grid on the CPU. :class:`RandGroupMask` and
-:class:`RandGroupMaskd` wrap it as MONAI transforms for one image.
+:func:`group_mask_batch` does this for a (B, C, H, W) batch on any torch device. On a patch grid (cells of
+``align`` pixels, up to 32x32 cells) every block of the batch is placed at once: each image draws a chunk of
+candidate blocks and keeps the shortest prefix that covers its target, which is what step 2 keeps, in about 90
+tensor operations whatever the batch size (the round-by-round loop took 4,700-7,900 at B = 32-256).
+Pixel-aligned grids keep the loop over block rounds (tens), never over pixels or images.
+:class:`RandGroupMask` and :class:`RandGroupMaskd` wrap it as MONAI transforms for one image.
 """
 
 from __future__ import annotations
