@@ -145,8 +145,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     Every file is decoded and checked first; a bad one gets ``{"error": reason}`` in the output and
     the others are still predicted. Each answer carries the input gate's verdict under ``"gate"``
-    (``{"ok", "reasons", "scores"}`` of :class:`~spcxr_monai.gate.InputGate`): a flagged image still gets its
-    answer, marked as such (``--no-gate`` leaves it out). Exit status 1 when any file failed. The JSON is
+    (``{"ok", "reasons", "scores"}`` of :class:`~spcxr_monai.gate.InputGate`, from the bundle's
+    ``InputGateWriter``): a flagged image still gets its answer, marked as such (``--no-gate`` leaves it out). Exit status 1 when any file failed. The JSON is
     strict (no NaN).
     """
     bundle = os.path.abspath(args.bundle)
@@ -172,27 +172,22 @@ def _predict(args: argparse.Namespace) -> int:
             with open(listing, "w", encoding="utf-8") as fh:
                 json.dump(good, fh)
             overrides = {"bundle_root": bundle, "input_files": f"$__import__('json').load(open({listing!r}))",
-                         "output_dir": tmp, **_overrides(args.set)}
+                         "output_dir": tmp, "gate": not args.no_gate, **_overrides(args.set)}
             model = os.path.join(overrides.get("ckpt_dir", os.path.join(bundle, "models")), "model.pt")
             if not os.path.isfile(model):
                 raise CXRInputError(model, "trained model not found: train the bundle first (or --set ckpt_dir=...)")
             with contextlib.redirect_stdout(sys.stderr):  # MONAI logs to stdout; stdout is for the JSON
                 predictions = _run_inference(config, bundle, overrides, tmp)
-        for f, probs in predictions.items():
+        for f, answer in predictions.items():
+            probs = {k: v for k, v in answer.items() if k != "gate"}
             if not all(isinstance(p, (int, float)) and math.isfinite(p) for p in probs.values()):
                 results[f] = {"error": "the model returned non-finite probabilities"}
                 print(f"spcxr predict: {f}: the model returned non-finite probabilities", file=sys.stderr)
-            else:
-                results[f] = probs
-        if not args.no_gate:
-            from spcxr_monai.gate import InputGate
-
-            for f, verdict in InputGate().check(good).items():
-                if "error" not in results[f]:
-                    results[f]["gate"] = verdict
-                    if not verdict["ok"]:
-                        print(f"spcxr predict: {f}: answered, but flagged by the input gate: "
-                              f"{'; '.join(verdict['reasons'])}", file=sys.stderr)
+                continue
+            results[f] = answer
+            if not answer.get("gate", {"ok": True})["ok"]:
+                print(f"spcxr predict: {f}: answered, but flagged by the input gate: "
+                      f"{'; '.join(answer['gate']['reasons'])}", file=sys.stderr)
     print(json.dumps({f: results[f] for f in files if f in results}, indent=2, allow_nan=False))
     return 1 if any("error" in r for r in results.values()) else 0
 

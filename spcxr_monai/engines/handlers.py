@@ -3,6 +3,7 @@ report, per-image class probabilities, segmentation overlays, and a progress bar
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 
@@ -188,8 +189,54 @@ class ClassificationReportHandler:
                 writer.writerow([file, label, *[f"{p:.6f}" for p in prob]])
 
 
+class InputGateWriter:
+    """The input gate's verdict (:class:`~spcxr_monai.gate.InputGate`) on every image an inference or
+    evaluation run saw, once it completes: ``engine.state.gate`` = ``{image file: {"ok", "reasons", "scores"}}``,
+    written as JSON when ``output_file`` is given, and the number flagged logged. Attach it before the
+    writers that report it (:class:`ClassProbabilityWriter` adds each verdict to its answer).
+
+    Args:
+        output_file: JSON file to write, or None.
+        enabled: False: do nothing (a config switch).
+    """
+
+    def __init__(self, output_file: str | None = None, enabled: bool = True) -> None:
+        self.output_file = output_file
+        self.enabled = enabled
+        self._files: list[str] = []
+
+    def attach(self, engine: Engine) -> None:
+        if not self.enabled:
+            return
+        engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self._files.clear())
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect)
+        engine.add_event_handler(Events.COMPLETED, self._check)
+
+    def _collect(self, engine: Engine) -> None:
+        output = engine.state.output
+        for item in output if isinstance(output, Sequence) else [output]:
+            meta = getattr(item.get(CommonKeys.IMAGE), "meta", {}) or {}
+            if meta.get("filename_or_obj"):
+                self._files.append(str(meta["filename_or_obj"]))
+
+    def _check(self, engine: Engine) -> None:
+        import json
+
+        from spcxr_monai.gate import InputGate
+
+        engine.state.gate = InputGate().check(self._files) if self._files else {}
+        flagged = [f for f, v in engine.state.gate.items() if not v["ok"]]
+        logging.getLogger(__name__).info("input gate: %d of %d images flagged%s", len(flagged), len(self._files),
+                                         "".join(f"\n  {f}: {'; '.join(engine.state.gate[f]['reasons'])}" for f in flagged))
+        if self.output_file:
+            os.makedirs(os.path.dirname(os.path.abspath(self.output_file)), exist_ok=True)
+            with open(self.output_file, "w") as f:
+                json.dump(engine.state.gate, f, indent=2)
+
+
 class ClassProbabilityWriter:
-    """Write ``{image file: {class: probability}}`` as JSON when an inference run completes.
+    """Write ``{image file: {class: probability}}`` as JSON when an inference run completes (plus ``"gate"``:
+    the input gate's verdict, when an :class:`InputGateWriter` ran before it).
 
     Expects decollated outputs with ``pred`` holding class probabilities (C,). The result is also
     kept as ``engine.state.class_probabilities``. (MONAI's ``ClassificationSaver`` writes a CSV of
@@ -221,6 +268,9 @@ class ClassProbabilityWriter:
     def _write(self, engine: Engine) -> None:
         import json
 
+        for key, verdict in getattr(engine.state, "gate", {}).items():  # from an InputGateWriter attached before
+            if key in self._results:
+                self._results[key]["gate"] = verdict
         engine.state.class_probabilities = dict(self._results)
         os.makedirs(os.path.dirname(os.path.abspath(self.output_file)), exist_ok=True)
         with open(self.output_file, "w") as f:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -77,6 +78,9 @@ def test_train_evaluate_and_infer(tmp_path):
     first, second = (np.asarray(Image.open(out / p / "IM-0001_lungs.png")) for p in ("p1", "p2"))
     assert first.shape == second.shape == (256, 256)
     assert not np.array_equal(first, second)
+    # the input gate's verdict on every input beside the masks: all three are upright CXRs (one mirrored)
+    gate = json.loads((out / "gate.json").read_text())
+    assert sorted(gate) == sorted(files) and all(v["ok"] and v["scores"]["template_correlation"] > 0.5 for v in gate.values())
     # cleaned (clean_masks, the default): at most the two lungs, no hole inside them
     for mask in (first, second, dicom_mask):
         assert measure.label(mask > 0).max() <= 2
