@@ -134,11 +134,14 @@ class ClassificationReportHandler:
     Args:
         output_dir: where to write.
         class_names: names in label order.
+        gate: also run the input gate (:class:`~spcxr_monai.gate.InputGate`) on the evaluated files: the
+            report gains ``gate`` (how many were flagged and why; ``gate.json`` the verdicts).
     """
 
-    def __init__(self, output_dir: str, class_names: Sequence[str]) -> None:
+    def __init__(self, output_dir: str, class_names: Sequence[str], gate: bool = False) -> None:
         self.output_dir = output_dir
         self.class_names = list(class_names)
+        self.gate = gate
         self._probs: list[np.ndarray] = []
         self._labels: list[int] = []
         self._files: list[str] = []
@@ -173,10 +176,19 @@ class ClassificationReportHandler:
         probs, labels = all_gather_lists(self._probs), all_gather_lists(self._labels)
         files = all_gather_lists(self._files)
         report = classification_report(np.stack(probs), np.asarray(labels), self.class_names)
-        engine.state.classification_report = report
         if not is_main_process():
+            engine.state.classification_report = report
             return
         os.makedirs(self.output_dir, exist_ok=True)
+        if self.gate:
+            from spcxr_monai.gate import InputGate
+
+            verdicts = InputGate().check([f for f in files if f])
+            flagged = {f: v["reasons"] for f, v in verdicts.items() if not v["ok"]}
+            report["gate"] = {"checked": len(verdicts), "flagged": len(flagged), "flagged_files": flagged}
+            with open(os.path.join(self.output_dir, "gate.json"), "w") as f:
+                json.dump(verdicts, f, indent=2)
+        engine.state.classification_report = report
         with open(os.path.join(self.output_dir, "metrics.json"), "w") as f:
             json.dump({k: v for k, v in report.items() if k != "confusion_matrix"}, f, indent=2)
         with open(os.path.join(self.output_dir, "confusion_matrix.json"), "w") as f:

@@ -86,6 +86,9 @@ def test_evaluation_metrics_match_sklearn_on_real_images(trained):
     cm = json.loads((out / "confusion_matrix.json").read_text())["rows_true_columns_predicted"]
     assert cm == skm.confusion_matrix(labels, pred, labels=[0, 1, 2]).tolist()
     assert (out / "confusion_matrix.png").stat().st_size > 5_000
+    # the input gate checked every evaluated image: the sample's CXRs pass (at most one false alarm)
+    assert report["gate"]["checked"] == 60 and report["gate"]["flagged"] <= 1
+    assert len(json.loads((out / "gate.json").read_text())) == 60
 
 
 def test_inference_and_spcxr_predict_on_a_dicom(trained, capsys):
