@@ -121,6 +121,14 @@ class ReconstructionFigureHandler:
             self.summary_writer.add_figure(self.tag, fig, global_step=epoch)
 
 
+def _outputs_with_files(engine: Engine):
+    """The decollated outputs of the engine's last iteration, each with its image's source file ("" if unknown)."""
+    output = engine.state.output
+    for item in output if isinstance(output, Sequence) else [output]:
+        meta = getattr(item.get(CommonKeys.IMAGE), "meta", {}) or {}
+        yield item, str(meta.get("filename_or_obj", "") or "")
+
+
 class ClassificationReportHandler:
     """Collect class probabilities and labels over an evaluation; write the report at its end.
 
@@ -155,14 +163,11 @@ class ClassificationReportHandler:
         self._probs, self._labels, self._files = [], [], []
 
     def _collect(self, engine: Engine) -> None:
-        output = engine.state.output
-        items = output if isinstance(output, Sequence) else [output]
-        for item in items:
+        for item, source in _outputs_with_files(engine):
             label = torch.as_tensor(item[CommonKeys.LABEL]).flatten()
             self._labels.append(int(label.argmax()) if label.numel() > 1 else int(label.item()))
             self._probs.append(torch.as_tensor(item[CommonKeys.PRED]).detach().float().cpu().flatten().numpy())
-            meta = getattr(item.get(CommonKeys.IMAGE), "meta", {}) or {}
-            self._files.append(str(meta.get("filename_or_obj", "")))
+            self._files.append(source)
 
     def _write(self, engine: Engine) -> None:
         import csv
@@ -225,11 +230,7 @@ class InputGateWriter:
         engine.add_event_handler(Events.COMPLETED, self._check)
 
     def _collect(self, engine: Engine) -> None:
-        output = engine.state.output
-        for item in output if isinstance(output, Sequence) else [output]:
-            meta = getattr(item.get(CommonKeys.IMAGE), "meta", {}) or {}
-            if meta.get("filename_or_obj"):
-                self._files.append(str(meta["filename_or_obj"]))
+        self._files += [source for _, source in _outputs_with_files(engine) if source]
 
     def _check(self, engine: Engine) -> None:
         import json
@@ -270,12 +271,9 @@ class ClassProbabilityWriter:
         engine.add_event_handler(Events.COMPLETED, self._write)
 
     def _collect(self, engine: Engine) -> None:
-        output = engine.state.output
-        for item in output if isinstance(output, Sequence) else [output]:
-            meta = getattr(item.get(CommonKeys.IMAGE), "meta", {}) or {}
+        for item, source in _outputs_with_files(engine):
             probs = torch.as_tensor(item[CommonKeys.PRED]).detach().float().cpu().flatten().tolist()
-            key = str(meta.get("filename_or_obj", len(self._results)))
-            self._results[key] = {name: round(p, 6) for name, p in zip(self.class_names, probs)}
+            self._results[source or str(len(self._results))] = {name: round(p, 6) for name, p in zip(self.class_names, probs)}
 
     def _write(self, engine: Engine) -> None:
         import json
