@@ -9,7 +9,11 @@ MONAI Label's :class:`BundleInferTask` reads a bundle's ``inference.json`` and r
   it to MONAI's (x, y) order, so MONAI Label's ``Restored`` (which resizes to the meta's
   ``spatial_shape``) is not added, the label value is the class index (1), and the channel is
   squeezed so the written PNG is (rows, cols) and overlays the input;
-- the task type comes from the bundle's metadata (output ``format``), not from its folder name.
+- the task type comes from the bundle's metadata (output ``format``), not from its folder name;
+- the result JSON carries the input gate's verdict on the image (``gate``: ``{"ok", "reasons", "scores"}`` of
+  :class:`spcxr_monai.gate.InputGate`), as the bundle's own inference writes it to ``gate.json``; a flagged
+  image still gets its answer. The bundle config's ``gate`` (``--conf bundle_overrides '{"gate": false}'``)
+  turns it off.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class SPCXRBundleInferTask(BundleInferTask):
         **kwargs: Any,
     ) -> None:
         self.overrides = overrides or {}
+        self._gate = None  # the input gate, built at the first request that needs it
         kwargs.setdefault("post_filter", BUNDLE_WRITERS)
         kwargs.setdefault("add_post_restore", False)
         super().__init__(path, conf, type=type or bundle_task_type(path), **kwargs)
@@ -100,5 +105,21 @@ class SPCXRBundleInferTask(BundleInferTask):
             # The 2D mask as a PNG (rows, cols) of label indices, whatever the input's format, unless
             # the request asks for another ``result_extension``.
             ext = data.get("result_extension") or extension or ".png"
-            return super().writer(data, extension=ext, dtype=data.get("result_dtype") or dtype or "uint8")
-        return super().writer(data, extension=extension, dtype=dtype)
+            result = super().writer(data, extension=ext, dtype=data.get("result_dtype") or dtype or "uint8")
+        else:
+            result = super().writer(data, extension=extension, dtype=dtype)
+        return self._with_gate(data, *result)
+
+    def _with_gate(self, data: Dict[str, Any], result_file: Any, result_json: Any):
+        """Add the input gate's verdict on the request's image to the result JSON."""
+        image = data.get("image_path")
+        if not isinstance(image, str) or not os.path.isfile(image) or not self.bundle_config.get("gate", True):
+            return result_file, result_json
+        if self._gate is None:
+            from spcxr_monai.gate import InputGate
+
+            self._gate = InputGate()
+        verdict = self._gate.check([image])[image]
+        if not verdict["ok"]:
+            logger.warning("%s: answered, but flagged by the input gate: %s", image, "; ".join(verdict["reasons"]))
+        return result_file, {**(result_json or {}), "gate": verdict}

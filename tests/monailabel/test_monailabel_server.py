@@ -187,6 +187,8 @@ def test_classification_returns_probabilities_of_the_three_classes(served):
     result = json.loads(_post(f"{url}/infer/cxr_classification?image=RG1_J2KI&output=json"))
     scores = {p["label"]: p["score"] for p in result["prediction"]}
     assert set(scores) == {"covid", "pneumonia", "normal"}
+    # the input gate's verdict comes with the answer: a CR chest PA passes it
+    assert result["gate"]["ok"] is True and result["gate"]["scores"]["template_correlation"] > 0.5
     assert sum(scores.values()) == pytest.approx(1.0, abs=1e-4)
     assert all(0.0 <= s <= 1.0 for s in scores.values())
 
