@@ -39,6 +39,13 @@ RELEASED: dict[str, dict] = {
         "patch_size": 16,
         "image_size": 128,
     },
+    "gmml-vit-tiny16-cxr128-v2": {  # + stage 4: a warm restart from e120 on COVID-QU-Ex train + the pool (12,127)
+        "file": "gmml_vit_tiny16_cxr128_v2.pt",
+        "card": "MODEL_CARD_gmml_vit_tiny16_cxr128_v2.md",
+        "model_size": "tiny",
+        "patch_size": 16,
+        "image_size": 128,
+    },
 }
 # what "released" means: the encoder the bundles start from, chosen among the releases by the study's
 # fine-tuning selection metric, the internal validation AUC (never val or pediatric): e100 over the first
