@@ -33,6 +33,7 @@ from held_out import held_out_images
 
 from spcxr_monai.data import find_images, shared_data_root
 from spcxr_monai.gate import GateCalibration, InputGate, default_calibration, thumbnail
+from spcxr_monai.pretrained import DEFAULT
 from spcxr_monai.transforms import LoadCXR
 
 
@@ -106,7 +107,9 @@ def main() -> None:
     images = _decode(fit)
     template = np.mean([thumbnail(a) for a in images], 0)
     template /= np.linalg.norm(template)
-    placeholder = GateCalibration(template, np.zeros(192), np.eye(192), -1.0, np.inf, -2.0, args.checkpoint, 128, {})
+    # the release by name, not "released": the statistics belong to these weights even after the default changes
+    encoder = DEFAULT if args.checkpoint == "released" else args.checkpoint
+    placeholder = GateCalibration(template, np.zeros(192), np.eye(192), -1.0, np.inf, -2.0, encoder, 128, {})
     gate = InputGate(placeholder)
     lw = LedoitWolf().fit(gate.features(images))
     gate.calibration.feature_mean, gate.calibration.feature_precision = lw.location_, lw.precision_
@@ -158,7 +161,7 @@ def main() -> None:
     lines = [
         "# Input gate (`spcxr check`): calibration and measured rates",
         "",
-        f"`python experiments/calibrate_gate.py` (encoder `{args.checkpoint}`, false-alarm quantile "
+        f"`python experiments/calibrate_gate.py` (encoder `{encoder}`, false-alarm quantile "
         f"{args.false_alarm}). Fit on 2,000 CXRs (1,000 COVID-QU-Ex train, 1,000 pool), thresholds on 1,000 others "
         f"(template correlation >= {cal.min_correlation:.3f}, orientation margin >= {cal.min_orientation_margin:.3f}, "
         f"feature distance <= {cal.max_distance:.2f}; "
