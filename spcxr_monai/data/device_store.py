@@ -117,8 +117,8 @@ class UInt8ImageStore:
 
 
 class _BatchFiles(Sequence):
-    """The file names of one batch, looked up only when read (e.g. by an error message), so a step does
-    not copy the batch's indices to the host."""
+    """The file names of one batch, looked up only when read (e.g. by the NaN-loss error message): a step
+    builds no list of its B names."""
 
     def __init__(self, files: Sequence[str], index: torch.Tensor) -> None:
         self._files, self._index = files, index
