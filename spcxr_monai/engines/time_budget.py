@@ -103,6 +103,8 @@ class TimeBudget:
                 self._stop_at = engine.state.max_epochs * engine.state.epoch_length  # it all fits
         out_of_time = elapsed + self._end_s >= self.budget_s
         if (self._stop_at is not None and engine.state.iteration >= self._stop_at) or out_of_time:
+            if getattr(self.lr_scheduler, "t_total", 0) > engine.state.iteration:  # out of time before the plan:
+                self.lr_scheduler.t_total = engine.state.iteration  # the checkpoint records where the run ended
             if engine.state.iteration % engine.state.epoch_length:
                 logger.info("time budget: closing epoch %d early at iteration %d (%.1f of %.1f min used)",
                             engine.state.epoch, engine.state.iteration, elapsed / 60, self.budget_s / 60)
