@@ -22,6 +22,9 @@ from spcxr_monai.data.errors import CXRInputError
 
 __all__ = ["SaveDicomSeg", "SaveDicomSegd", "SaveDicomSegD", "SaveDicomSegDict"]
 
+# what OHIF (and Cornerstone's DICOM image loader) take for an image without Image Orientation (Patient)
+VIEWER_DEFAULT_ORIENTATION = [0, 1, 0, 0, 0, -1]
+
 
 class SaveDicomSeg(Transform):
     """Save a binary mask of one single-frame DICOM radiograph as a DICOM SEG file next to its name.
@@ -125,6 +128,7 @@ class SaveDicomSeg(Transform):
                 else None
             ),
         )
+        _add_plane_orientation_of_projection(seg, source)
         folder = self.output_dir
         if self.data_root_dir:  # keep the source's folder below data_root_dir, as MONAI's SaveImage does
             folder = folder / Path(os.path.relpath(Path(source_file).resolve().parent, Path(self.data_root_dir).resolve()))
@@ -134,6 +138,22 @@ class SaveDicomSeg(Transform):
         seg.save_as(partial)
         os.replace(partial, path)
         return path
+
+
+def _add_plane_orientation_of_projection(seg: Any, source: Any) -> None:
+    """Give the SEG of a projection radiograph (CR / DX: no Image Orientation (Patient)) the orientation that
+    OHIF and Cornerstone's image loader assume for an image without one, [0, 1, 0, 0, 0, -1]. OHIF's SEG
+    loader reads the orientation from the SEG's functional groups: without one it fails ("Cannot read
+    properties of undefined (reading 'ImageOrientationPatient')"), with another it refuses the SEG as
+    orthogonal to its source. highdicom writes none when the source has none. Frames still reference their
+    source image by SOP instance UID."""
+    from pydicom.dataset import Dataset
+
+    if "ImageOrientationPatient" in source or "PlaneOrientationSequence" in seg.SharedFunctionalGroupsSequence[0]:
+        return
+    orientation = Dataset()
+    orientation.ImageOrientationPatient = VIEWER_DEFAULT_ORIENTATION
+    seg.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence = [orientation]
 
 
 def _blank_unparseable_dates(ds: Any) -> Any:

@@ -15,6 +15,9 @@ from pathlib import Path
 from processes import free_port, stop, wait_for_http
 
 DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+# Decodes JPEG 2000 for Orthanc: MONAI Label's DICOMweb proxy drops the viewer's Accept header, so Orthanc
+# must send OHIF every frame transcoded to uncompressed, which its own codecs cannot do for JPEG 2000
+GDCM_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancGdcm.so")
 
 
 def missing() -> str:
@@ -26,11 +29,19 @@ def missing() -> str:
     return ""
 
 
+def missing_transcoding() -> str:
+    """Why Orthanc cannot transcode JPEG 2000 here ("" when it can)."""
+    if not GDCM_PLUGIN.is_file():
+        return f"Orthanc's GDCM plugin is not installed ({GDCM_PLUGIN}; apt-get install orthanc-gdcm)"
+    return ""
+
+
 @contextlib.contextmanager
 def orthanc(folder: Path, timeout: float = 60) -> Iterator[str]:
     """Run Orthanc with its index and storage under ``folder``; yields its REST base URL.
 
-    DICOMweb is at ``<url>/dicom-web``; the DICOM (DIMSE) server is off, remote access refused.
+    DICOMweb is at ``<url>/dicom-web``; the DICOM (DIMSE) server is off, remote access refused. The GDCM
+    plugin is loaded where it is installed.
     """
     port = free_port()
     config = {
@@ -41,7 +52,7 @@ def orthanc(folder: Path, timeout: float = 60) -> Iterator[str]:
         "DicomServerEnabled": False,
         "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False,
-        "Plugins": [str(DICOMWEB_PLUGIN)],
+        "Plugins": [str(p) for p in (DICOMWEB_PLUGIN, GDCM_PLUGIN) if p.is_file()],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "StudiesMetadata": "Full", "SeriesMetadata": "Full"},
     }
     (folder / "orthanc.json").write_text(json.dumps(config))

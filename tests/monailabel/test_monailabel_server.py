@@ -7,7 +7,6 @@ under CI (``CI=true``), where ``.ci/run`` makes it and a missing one fails.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -15,109 +14,24 @@ import shutil
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom.uid import generate_uid
 
 from spcxr_monai.data import sample_dicom
 
 import orthanc_pacs as pacs
-from processes import free_port, stop, wait_for_http
-from bundle_helpers import BUNDLES, run_bundle
+from processes import free_port
+from bundle_helpers import run_bundle
+from label_server import APP, label_python, post, put_label, server, size_args, with_new_uids
 
 pytestmark = pytest.mark.monailabel
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-APP = REPO_ROOT / "monailabel_app"
-SIZES = {"model_size": "tiny", "image_size": 64, "feature_size": 8}
-TRAIN_PER_CLASS = 80
 # held-out studies: COVID-QU-Ex val images (never trained on) of each class, and a real DICOM
 STUDIES = {"covid": 2, "pneumonia": 1, "normal": 2}
-
-
-def _label_python() -> Path:
-    venv = Path(os.environ.get("SPCXR_MONAILABEL_VENV", REPO_ROOT / ".venv-label"))
-    python = venv / "bin" / "python"
-    if not python.exists():
-        message = f"no MONAI Label environment at {venv} (bash monailabel_app/install.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return python
-
-
-def _size_args() -> list[str]:
-    return [x for k, v in SIZES.items() for x in (f"--{k}", str(v))]
-
-
-def _subset(src: Path, dst: Path, per_class: int) -> Path:
-    """Symlinks to the first ``per_class`` images (and lung masks) of each class of ``src``."""
-    for cls_dir in sorted(p for p in src.iterdir() if p.is_dir()):
-        for name in sorted(os.listdir(cls_dir / "images"))[:per_class]:
-            for sub in ("images", "lung_masks"):
-                (dst / cls_dir.name / sub).mkdir(parents=True, exist_ok=True)
-                (dst / cls_dir.name / sub / name).symlink_to(cls_dir / sub / name)
-    return dst
-
-
-def _post(url: str, timeout: float = 120) -> bytes:
-    with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=timeout) as r:
-        return r.read()
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, shared_data):
-    """Both bundles trained briefly on real images; yields (work dir, {bundle name: bundle folder})."""
-    work = tmp_path_factory.mktemp("monailabel")
-    bundles = {}
-    for name in ("spcxr_lung_segmentation", "spcxr_cxr_classification"):
-        shutil.copytree(BUNDLES / name / "configs", work / name / "configs")
-        bundles[name] = work / name
-    sizes = _size_args()
-    train = _subset(shared_data / "covid-qu-ex" / "train", work / "train", TRAIN_PER_CLASS)
-    run_bundle(
-        "spcxr_lung_segmentation", "training", "--config_file", "configs/train.json",
-        "--bundle_root", str(bundles["spcxr_lung_segmentation"]), "--dataset_dir", str(train),
-        "--epochs", "8", "--batch_size", "16", "--learning_rate", "0.001", *sizes,
-    )
-    run_bundle(
-        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json",
-        "--bundle_root", str(bundles["spcxr_cxr_classification"]), "--dataset_dir", str(train),
-        "--epochs", "2", "--model_size", "tiny", "--image_size", "64",
-    )
-    return work, bundles
-
-
-@contextlib.contextmanager
-def _server(studies: str, bundles: dict, work: Path, name: str, env: dict | None = None) -> Iterator[str]:
-    """A MONAI Label server of the app on loopback over ``studies`` (a folder or a DICOMweb URL)."""
-    python = _label_python()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_file = work / f"{name}.log"
-    log = open(log_file, "w")
-    server = subprocess.Popen(
-        [
-            str(python), "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", studies,
-            "--conf", "bundles", ",".join(str(p) for p in bundles.values()),  # sizes: read off the weights
-            "--host", "127.0.0.1", "--port", str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / f"{name}_sessions"), "PYTHONWARNINGS": "ignore",
-             **(env or {})},
-    )
-    try:
-        wait_for_http(server, f"{url}/info/", log_file, "MONAI Label server", 240)
-        yield url
-    finally:
-        stop(server)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +44,7 @@ def served(trained, shared_data):
         for name in sorted(os.listdir(shared_data / "covid-qu-ex" / "val" / cls / "images"))[:n]:
             shutil.copy(shared_data / "covid-qu-ex" / "val" / cls / "images" / name, studies / name)
     shutil.copy(sample_dicom(), studies / "RG1_J2KI.dcm")
-    with _server(str(studies), bundles, work, "server") as url:
+    with server(str(studies), bundles, work, "server") as (url, _):
         yield url, work
 
 
@@ -150,7 +64,7 @@ def test_served_lung_masks_match_the_ground_truth(served, shared_data):
     dice = {}
     for cls, n in STUDIES.items():
         for name in sorted(os.listdir(shared_data / "covid-qu-ex" / "val" / cls / "images"))[:n]:
-            png = _post(f"{url}/infer/lung_segmentation?image={Path(name).stem}&output=image")
+            png = post(f"{url}/infer/lung_segmentation?image={Path(name).stem}&output=image")
             (work / f"served_{name}").write_bytes(png)
             mask = np.asarray(Image.open(work / f"served_{name}"))
             truth = np.asarray(Image.open(shared_data / "covid-qu-ex" / "val" / cls / "lung_masks" / name)) > 0
@@ -166,7 +80,7 @@ def test_served_lung_masks_match_the_ground_truth(served, shared_data):
     run_bundle(
         "spcxr_lung_segmentation", "inference", "--config_file", "configs/inference.json",
         "--bundle_root", str(work / "spcxr_lung_segmentation"), "--input_files", repr(inputs),
-        *_size_args(),
+        *size_args(),
     )
     for name in names:
         bundle_mask = np.asarray(Image.open(work / "spcxr_lung_segmentation" / "predictions" / f"{Path(name).stem}_lungs.png")) > 0
@@ -176,7 +90,7 @@ def test_served_lung_masks_match_the_ground_truth(served, shared_data):
 
 def test_dicom_study_gets_a_mask_of_its_own_size(served):
     url, work = served
-    (work / "served_dicom.png").write_bytes(_post(f"{url}/infer/lung_segmentation?image=RG1_J2KI&output=image"))
+    (work / "served_dicom.png").write_bytes(post(f"{url}/infer/lung_segmentation?image=RG1_J2KI&output=image"))
     mask = np.asarray(Image.open(work / "served_dicom.png"))
     assert mask.shape == (1955, 1841)  # rows x cols of the DICOM
     assert set(np.unique(mask)) <= {0, 1} and mask.any()
@@ -184,7 +98,7 @@ def test_dicom_study_gets_a_mask_of_its_own_size(served):
 
 def test_classification_returns_probabilities_of_the_three_classes(served):
     url, _ = served
-    result = json.loads(_post(f"{url}/infer/cxr_classification?image=RG1_J2KI&output=json"))
+    result = json.loads(post(f"{url}/infer/cxr_classification?image=RG1_J2KI&output=json"))
     scores = {p["label"]: p["score"] for p in result["prediction"]}
     assert set(scores) == {"covid", "pneumonia", "normal"}
     # the input gate's verdict comes with the answer: a CR chest PA passes it
@@ -196,13 +110,13 @@ def test_classification_returns_probabilities_of_the_three_classes(served):
 def test_unknown_image_is_an_error_and_the_server_keeps_serving(served):
     url, _ = served
     with pytest.raises(urllib.error.HTTPError) as err:
-        _post(f"{url}/infer/lung_segmentation?image=no_such_study&output=image")
+        post(f"{url}/infer/lung_segmentation?image=no_such_study&output=image")
     assert err.value.code >= 400
     assert json.loads(urllib.request.urlopen(f"{url}/info/", timeout=30).read())["name"] == "spcxr-monai"
 
 
 def test_the_app_refuses_to_serve_beyond_this_machine_without_authentication(tmp_path):
-    python = _label_python()
+    python = label_python()
     studies = tmp_path / "studies"
     studies.mkdir()
     shutil.copy(sample_dicom(), studies / "RG1_J2KI.dcm")
@@ -221,17 +135,6 @@ def test_the_app_refuses_to_serve_beyond_this_machine_without_authentication(tmp
 # --- MONAI Label over a DICOMweb PACS (Orthanc) ---
 
 
-def _with_new_uids(path: Path) -> bytes:
-    """The file with fresh study / series / SOP instance UIDs (the shared broken file shares its UIDs with
-    966_fixed.dcm, so a PACS would take it for the same instance)."""
-    ds = pydicom.dcmread(path)
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    buffer = io.BytesIO()
-    ds.save_as(buffer)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def pacs_served(trained, dicom_dir, tmp_path_factory):
     """Orthanc holding the shared real DICOMs and the app served from its DICOMweb endpoint.
@@ -245,24 +148,13 @@ def pacs_served(trained, dicom_dir, tmp_path_factory):
     with pacs.orthanc(folder) as orthanc_url:
         uploaded = {}
         for name in ("RG1_J2KI.dcm", "966_fixed.dcm", "966_broken_stream.dcm"):
-            data = (dicom_dir / name).read_bytes() if name != "966_broken_stream.dcm" else _with_new_uids(dicom_dir / name)
+            data = (dicom_dir / name).read_bytes() if name != "966_broken_stream.dcm" else with_new_uids(dicom_dir / name)
             answer = pacs.upload(orthanc_url, data)
             assert answer["Status"] == "Success", answer
             uploaded[name] = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
         env = {"MONAI_LABEL_DICOMWEB_CACHE_PATH": str(folder / "cache"), "MONAI_LABEL_DICOMWEB_READ_TIMEOUT": "60"}
-        with _server(f"{orthanc_url}/dicom-web", bundles, work, "pacs_server", env) as url:
+        with server(f"{orthanc_url}/dicom-web", bundles, work, "pacs_server", env) as (url, _):
             yield url, orthanc_url, uploaded
-
-
-def _put_label(url: str, png: bytes) -> dict:
-    """PUT a final label as OHIF's MONAI Label panel does (multipart form, field ``label``)."""
-    boundary = "spcxr-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"; filename=\"label.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url, data=body, method="PUT",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(request, timeout=300) as r:
-        return json.loads(r.read())
 
 
 def test_pacs_studies_are_listed_segmented_and_the_seg_is_stored_back(pacs_served, tmp_path):
@@ -270,7 +162,7 @@ def test_pacs_studies_are_listed_segmented_and_the_seg_is_stored_back(pacs_serve
     series = {name: str(ds.SeriesInstanceUID) for name, ds in uploaded.items()}
     stats = pacs.get_json(f"{url}/datastore/")  # MONAI Label lists the PACS's CR and DX series
     assert (stats["total"], stats["completed"]) == (len(series), 0), stats
-    first = json.loads(_post(f"{url}/activelearning/first"))["id"]  # the next study to label, from the PACS
+    first = json.loads(post(f"{url}/activelearning/first"))["id"]  # the next study to label, from the PACS
     assert first in series.values()
     # the viewer: MONAI Label's bundled OHIF, reading the PACS through the server's DICOMweb proxy
     assert b"<html" in pacs.get_bytes(f"{url}/ohif/").lower()
@@ -279,13 +171,13 @@ def test_pacs_studies_are_listed_segmented_and_the_seg_is_stored_back(pacs_serve
 
     source = uploaded["RG1_J2KI.dcm"]
     image_id = series["RG1_J2KI.dcm"]
-    png = _post(f"{url}/infer/lung_segmentation?image={image_id}&output=image")
+    png = post(f"{url}/infer/lung_segmentation?image={image_id}&output=image")
     (tmp_path / "mask.png").write_bytes(png)
     mask = np.asarray(Image.open(tmp_path / "mask.png"))
     assert mask.shape == (source.Rows, source.Columns) == (1955, 1841)
     assert 0.1 < (mask > 0).mean() < 0.7  # lungs, not nothing and not everything
 
-    saved = _put_label(f"{url}/datastore/label?image={image_id}&tag=final", png)
+    saved = put_label(f"{url}/datastore/label?image={image_id}&tag=final", png)
     assert saved["image"] == image_id
 
     segs = pacs.get_json(f"{orthanc_url}/dicom-web/series?Modality=SEG")
@@ -309,7 +201,7 @@ def test_pacs_studies_are_listed_segmented_and_the_seg_is_stored_back(pacs_serve
 def test_a_broken_pacs_image_is_a_clear_error_and_the_server_keeps_serving(pacs_served):
     url, _, uploaded = pacs_served
     with pytest.raises(urllib.error.HTTPError) as err:
-        _post(f"{url}/infer/lung_segmentation?image={uploaded['966_broken_stream.dcm'].SeriesInstanceUID}&output=image")
+        post(f"{url}/infer/lung_segmentation?image={uploaded['966_broken_stream.dcm'].SeriesInstanceUID}&output=image")
     assert err.value.code == 422  # the input, not the server, is at fault
     detail = json.loads(err.value.read())["detail"]
     assert "pixel data could not be decoded (JPEG 2000" in detail, detail
