@@ -24,6 +24,9 @@ __all__ = ["SaveDicomSeg", "SaveDicomSegd", "SaveDicomSegD", "SaveDicomSegDict"]
 
 # what OHIF (and Cornerstone's DICOM image loader) take for an image without Image Orientation (Patient)
 VIEWER_DEFAULT_ORIENTATION = [0, 1, 0, 0, 0, -1]
+# the segment's display colour, sRGB (221, 84, 84) as DICOM scaled CIELab (L*, a*, b* to 0..65535); without
+# one OHIF warns on every SEG it opens and picks a colour itself
+SEGMENT_CIELAB = [35654, 46650, 40241]
 
 
 class SaveDicomSeg(Transform):
@@ -107,6 +110,7 @@ class SaveDicomSeg(Transform):
                 family=codes.cid7162.ArtificialIntelligence,
             ),
         )
+        description.RecommendedDisplayCIELabValue = SEGMENT_CIELAB
         spacing, spacing_attr = pixel_spacing(source)
         seg = hd.seg.Segmentation(
             source_images=[source],

@@ -127,3 +127,22 @@ def with_new_uids(path: Path) -> bytes:
     buffer = io.BytesIO()
     ds.save_as(buffer)
     return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def pacs_server(trained: tuple[Path, dict], files: dict[str, bytes], folder: Path,
+                name: str) -> Iterator[tuple[str, str, dict]]:
+    """Orthanc holding ``files`` (DICOM bytes by name) and the app served from its DICOMweb endpoint;
+    yields (app url, Orthanc url, {file name: its DICOM header as uploaded})."""
+    import orthanc_pacs as pacs
+
+    work, bundles = trained
+    with pacs.orthanc(folder) as orthanc_url:
+        uploaded = {}
+        for file_name, data in files.items():
+            answer = pacs.upload(orthanc_url, data)
+            assert answer["Status"] == "Success", answer
+            uploaded[file_name] = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        env = {"MONAI_LABEL_DICOMWEB_CACHE_PATH": str(folder / "cache"), "MONAI_LABEL_DICOMWEB_READ_TIMEOUT": "60"}
+        with server(f"{orthanc_url}/dicom-web", bundles, work, name, env) as (url, _):
+            yield url, orthanc_url, uploaded

@@ -26,7 +26,7 @@ from spcxr_monai.data import sample_dicom
 import orthanc_pacs as pacs
 from processes import free_port
 from bundle_helpers import run_bundle
-from label_server import APP, label_python, post, put_label, server, size_args, with_new_uids
+from label_server import APP, label_python, pacs_server, post, put_label, server, size_args, with_new_uids
 
 pytestmark = pytest.mark.monailabel
 
@@ -143,18 +143,10 @@ def pacs_served(trained, dicom_dir, tmp_path_factory):
     reason = pacs.missing()
     if reason:
         pytest.skip(reason)
-    work, bundles = trained
-    folder = tmp_path_factory.mktemp("orthanc")
-    with pacs.orthanc(folder) as orthanc_url:
-        uploaded = {}
-        for name in ("RG1_J2KI.dcm", "966_fixed.dcm", "966_broken_stream.dcm"):
-            data = (dicom_dir / name).read_bytes() if name != "966_broken_stream.dcm" else with_new_uids(dicom_dir / name)
-            answer = pacs.upload(orthanc_url, data)
-            assert answer["Status"] == "Success", answer
-            uploaded[name] = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-        env = {"MONAI_LABEL_DICOMWEB_CACHE_PATH": str(folder / "cache"), "MONAI_LABEL_DICOMWEB_READ_TIMEOUT": "60"}
-        with server(f"{orthanc_url}/dicom-web", bundles, work, "pacs_server", env) as (url, _):
-            yield url, orthanc_url, uploaded
+    files = {name: (dicom_dir / name).read_bytes() for name in ("RG1_J2KI.dcm", "966_fixed.dcm")}
+    files["966_broken_stream.dcm"] = with_new_uids(dicom_dir / "966_broken_stream.dcm")
+    with pacs_server(trained, files, tmp_path_factory.mktemp("orthanc"), "pacs_server") as served:
+        yield served
 
 
 def test_pacs_studies_are_listed_segmented_and_the_seg_is_stored_back(pacs_served, tmp_path):

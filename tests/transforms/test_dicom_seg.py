@@ -39,6 +39,11 @@ def test_mask_round_trips_and_references_the_source(tmp_path, dicom_dir, name):
     spacing = seg.SharedFunctionalGroupsSequence[0].get("PixelMeasuresSequence")
     if name == "966_fixed.dcm":  # real ImagerPixelSpacing 0.16 mm is carried; RG1 has only 0/0
         assert [float(v) for v in spacing[0].PixelSpacing] == pytest.approx([0.16, 0.16])
+    # what OHIF needs to draw it over a projection radiograph (its browser test: tests/monailabel)
+    assert "ImageOrientationPatient" not in source
+    orientation = seg.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0].ImageOrientationPatient
+    assert [float(v) for v in orientation] == [0, 1, 0, 0, 0, -1]
+    assert list(seg.SegmentSequence[0].RecommendedDisplayCIELabValue) == [35654, 46650, 40241]
 
 
 def test_dict_version_writes_for_dicom_and_skips_png(tmp_path):
