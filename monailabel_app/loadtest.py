@@ -7,7 +7,8 @@ Each image is first inferred once by one client (the reference answers, and the 
 ``clients`` threads each send ``requests`` ``/infer`` requests, segmentation and classification mixed,
 images in a different order per client. Every answer must be 200 and equal the reference for its image
 (a mixed-up answer is one that does not), or be a refusal (429 / 503) that says when to retry
-(``Retry-After``). With ``--pid`` the server's resident memory (with its child processes) is read after
+(``Retry-After``). Meanwhile a viewer-like ``GET /info/`` every 0.25 s measures whether light requests
+wait behind the inferences. With ``--pid`` the server's resident memory (with its child processes) is read after
 the warm-up and after the run. Standard library only, so it runs from any environment.
 """
 
@@ -128,6 +129,7 @@ class LoadResult:
     p50_seconds: float
     p95_seconds: float
     throughput_per_second: float
+    viewer_p95_seconds: float  # GET /info/ (what a viewer also waits for) during the run
     rss_after_warmup_mib: float | None = None
     rss_after_run_mib: float | None = None
     failures: list[dict] = field(default_factory=list)
@@ -161,13 +163,27 @@ def run(url: str, images: list[str], clients: int = 8, requests: int = 10, pid: 
             with lock:
                 answers.append(answer)
 
+    viewer: list[float] = []
+    done = threading.Event()
+
+    def probe() -> None:  # a viewer's light request, every 0.25 s: does it wait behind the inferences?
+        while not done.is_set():
+            start = time.perf_counter()
+            urllib.request.urlopen(f"{url}/info/", timeout=timeout).read()
+            viewer.append(time.perf_counter() - start)
+            done.wait(0.25)
+
     threads = [threading.Thread(target=client, args=(c, todo)) for c, todo in enumerate(plan(images, clients, requests))]
+    prober = threading.Thread(target=probe)
     start = time.perf_counter()
+    prober.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
+    done.set()
+    prober.join()
 
     ok = [a for a in answers if a.status == 200]
     refused = [a for a in answers if a.status in (429, 503) and a.retry_after]
@@ -178,6 +194,7 @@ def run(url: str, images: list[str], clients: int = 8, requests: int = 10, pid: 
         clients=clients, requests=requests, wall_seconds=wall, answered=len(ok), refused=len(refused),
         failed=len(failed), mixed_up=len(mixed), p50_seconds=_quantile(latencies, 0.5),
         p95_seconds=_quantile(latencies, 0.95), throughput_per_second=len(ok) / wall,
+        viewer_p95_seconds=_quantile(viewer, 0.95),
         rss_after_warmup_mib=rss_warm, rss_after_run_mib=resident_mib(pid) if pid else None,
         failures=[asdict(a) for a in failed + mixed][:20],
     )
@@ -198,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{result.answered}/{args.clients * args.requests} answered, {result.refused} refused (Retry-After), "
               f"{result.failed} failed, {result.mixed_up} mixed up; p50 {result.p50_seconds:.2f} s, "
-              f"p95 {result.p95_seconds:.2f} s, {result.throughput_per_second:.2f} answers/s")
+              f"p95 {result.p95_seconds:.2f} s, {result.throughput_per_second:.2f} answers/s; "
+              f"GET /info/ p95 {result.viewer_p95_seconds:.2f} s")
         if result.rss_after_warmup_mib:
             print(f"resident memory {result.rss_after_warmup_mib:.0f} MiB after warm-up, "
                   f"{result.rss_after_run_mib:.0f} MiB after the run")

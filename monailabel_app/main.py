@@ -23,6 +23,14 @@ Keycloak realm in ``MONAI_LABEL_AUTH_REALM_URI``; see ``monailabel_app/README.md
   ``CR,DX``); ``final`` labels saved there go back to the PACS as DICOM SEG (see ``lib/dicomweb.py``).
 - ``allow_open_host``: ``true`` lets the app serve on a non-loopback ``--host`` without MONAI Label's
   authentication (only behind a proxy that authenticates); otherwise the app refuses to start there.
+- ``infer_queue``: at most this many inference requests admitted at once (running or waiting); the next
+  one is answered 503 with ``Retry-After`` (default 0: no bound).
+- ``monailabel_inference``: ``true`` leaves inference as MONAI Label 0.8 runs it (on the event loop, its
+  own defaults), for comparison.
+
+Several users: ``POST /infer`` runs in the server's worker threads (not on its event loop, as MONAI Label
+0.8 does), at most ``MONAI_LABEL_INFER_CONCURRENCY`` inferences at once (2 where MONAI Label's default, -1, is
+left) and each answered 504 after ``MONAI_LABEL_INFER_TIMEOUT`` seconds (60 where its 600 is left); see ``lib/concurrency.py``.
 
 Only inference and active-learning strategies are served: training stays with the bundles'
 ``train.json`` (``python -m monai.bundle run training``), which is where its data checks live.
@@ -30,12 +38,14 @@ Only inference and active-learning strategies are served: training stays with th
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import os
 import sys
 from typing import Dict, List
 
 from fastapi import HTTPException
+from lib.concurrency import InferenceQueue, apply_default_settings, serve_inference_in_threads, timeout_error
 from lib.dicomweb import RADIOGRAPH_MODALITIES, RadiographDICOMwebDatastore
 from lib.infers import SPCXRBundleInferTask, parse_overrides
 from monailabel.config import settings
@@ -104,6 +114,11 @@ class SPCXRApp(MONAILabelApp):
         if missing:
             raise ValueError(f"--conf bundles: no configs/inference.json in {', '.join(missing)}")
         self.overrides = parse_overrides(conf.get("bundle_overrides"))
+        as_monailabel = str(conf.get("monailabel_inference", "false")).lower() == "true"
+        if not as_monailabel:
+            apply_default_settings(settings)  # before MONAI Label makes its inference thread pool
+        logger.info(f"inference: concurrency {settings.MONAI_LABEL_INFER_CONCURRENCY}, timeout "
+                    f"{settings.MONAI_LABEL_INFER_TIMEOUT} s, in worker threads: {not as_monailabel}")
         if "*.dcm" not in settings.MONAI_LABEL_DATASTORE_FILE_EXT:  # radiographs often come as .dcm files
             settings.MONAI_LABEL_DATASTORE_FILE_EXT = [*settings.MONAI_LABEL_DATASTORE_FILE_EXT, "*.dcm"]
         super().__init__(
@@ -115,6 +130,10 @@ class SPCXRApp(MONAILabelApp):
             "on a GMML-pretrained chest X-ray encoder",
             version="0.1.0",
         )
+        if "monailabel.app" in sys.modules and not as_monailabel:  # inside a server, not built by a script
+            from monailabel.endpoints.infer import router
+
+            serve_inference_in_threads(router, InferenceQueue(int(conf.get("infer_queue", 0))))
 
     def _init_dicomweb_datastore(self) -> Datastore:
         """``--studies http(s)://.../dicom-web``: CR / DX series of a PACS, final labels back as DICOM SEG."""
@@ -137,9 +156,13 @@ class SPCXRApp(MONAILabelApp):
         return RadiographDICOMwebDatastore(client, modalities=[m for m in modalities if m], cache_path=cache or None)
 
     def infer(self, request, datastore=None):
-        """MONAI Label's ``infer``; a bad image is answered 422 with the file and the problem, not a bare 500."""
+        """MONAI Label's ``infer``; a bad image is answered 422 with the file and the problem, an inference
+        past ``MONAI_LABEL_INFER_TIMEOUT`` 504, not a bare 500."""
         try:
             return super().infer(request, datastore)
+        except concurrent.futures.TimeoutError as e:
+            seconds = request.get("timeout", settings.MONAI_LABEL_INFER_TIMEOUT)
+            raise timeout_error(request.get("model", "?"), request.get("image", "?"), seconds) from e
         except Exception as e:
             cause = find_spcxr_error(e)  # a bad file or setting, which MONAI's transforms wrap
             if cause is None:

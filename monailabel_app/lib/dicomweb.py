@@ -17,6 +17,7 @@ import logging
 import os
 import pathlib
 import tempfile
+import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -80,6 +81,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         self._fetch_by_frame = False  # whole instances, as stored (frames would need the PACS to decode)
         self._convert_to_nifti = False
         self._segment_label = segment_label
+        self._download_lock = threading.Lock()
         folder = md5_digest(client.base_url)
         path = os.path.join(cache_path, folder) if cache_path else os.path.join(
             pathlib.Path.home(), ".cache", "monailabel", "dicom", folder
@@ -105,6 +107,14 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         cached_file = LocalDatastore.get_image_uri(self, image_id)
         if cached_file and os.path.isfile(cached_file):
             return cached_file
+        with self._download_lock:  # inferences run in threads: one download, one datastore update at a time
+            cached_file = LocalDatastore.get_image_uri(self, image_id)
+            if cached_file and os.path.isfile(cached_file):
+                return cached_file
+            return self._download(image_id)
+
+    def _download(self, image_id: str) -> str:
+        """Fetch the series' one instance over WADO-RS into the cache; its local path."""
         found = self._client.search_for_series(search_filters={"SeriesInstanceUID": image_id})
         if not found:
             raise ValueError(f"series {image_id}: not in the PACS")
