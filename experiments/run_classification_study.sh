@@ -127,3 +127,12 @@ python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-e120 gmm
     --out $R/frozen_probe_v2.md
 python experiments/pretrain_vs_scratch.py --recipes $E120 $V2 --out $R/classification_v2 \
     --summarise $R/classification_e120/f10/runs.csv $R/classification_v2/f10_*/runs.csv
+# 13. Encoder v2's other rows (the session after): 1% labels (3 seeds) and 100% labels 30 epochs (3 seeds), the
+#     same recipe as e120's rows; 1-thread jobs from a frozen copy, --data ../shared/data: the 1% seeds then the
+#     segmentation seeds (run_segmentation_study.sh) beside the 100% seeds 0 and 1, then seed 2.
+$STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V2 --out $R/classification_v2/f1
+for seed in 0 1 2; do $L --seeds $seed --recipes $V2 --out $LR/f100_s${seed}_gmml_v2; done
+python experiments/pretrain_vs_scratch.py --recipes $E120 $V2 --out $R/classification_v2 \
+    --summarise $R/classification_e120/f1/runs.csv $R/classification_e120/f10/runs.csv $R/classification_v2/f*/runs.csv
+python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $E120 \
+    gmml@gmml-vit-tiny16-cxr128-e120:1e-3:0.9 $V2 $B --out $LR --summarise $LR/f100_*/runs.csv

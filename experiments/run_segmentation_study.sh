@@ -70,3 +70,9 @@ E120_RAW="python experiments/segmentation_pretrain_vs_scratch.py $E120 --work ru
 for seed in 1 2; do $E120_RAW --fractions 0.01 --seeds $seed --out ${R}_e120/f1_s$seed; done
 OMP_NUM_THREADS=2 $E120_RAW --fractions 1.0 --seeds 1 --epochs 2 --out ${R}_e120/f100_s1
 python experiments/segmentation_pretrain_vs_scratch.py $E120 --out ${R}_e120 --summarise ${R}_e120/f*/runs.csv
+# Encoder v2 (gmml-vit-tiny16-cxr128-v2), 10% of the masks, 3 seeds, raw masks as e120's 3-seed rows (the session
+# after v2's release; 1 thread, beside the classification study, frozen copy, --data ../shared/data)
+V2_RAW="python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v2 --work runs/segmentation_v2 --inits gmml --no-clean-masks"
+for seed in 0 1 2; do $V2_RAW --fractions 0.1 --seeds $seed --out ${R}_v2/f10_s$seed; done
+python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v2 --out ${R}_v2 \
+    --summarise ${R}_v2/f10_*/runs.csv

@@ -3,8 +3,8 @@
     python monailabel_app/loadtest.py --url http://127.0.0.1:8000 --images ID1,ID2,ID3 \
         [--clients 8] [--requests 10] [--pid SERVER_PID] [--json]
 
-Each image is first inferred once by one client (the reference answers, and the warm-up); then
-``clients`` threads each send ``requests`` ``/infer`` requests, segmentation and classification mixed,
+Each image is first inferred once by one client (the reference answers); after a warm-up round (each
+client both models once, not counted), ``clients`` threads each send ``requests`` ``/infer`` requests, segmentation and classification mixed,
 images in a different order per client. Every answer must be 200 and equal the reference for its image
 (a mixed-up answer is one that does not), or be a refusal (429 / 503) that says when to retry
 (``Retry-After``). Meanwhile a viewer-like ``GET /info/`` every 0.25 s measures whether light requests
@@ -142,9 +142,29 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def _round(url: str, todo: list[list[tuple[str, str]]], timeout: float) -> list[Answer]:
+    """Every client's requests at once, one client per thread; the answers in the order they came."""
+    answers: list[Answer] = []
+    lock = threading.Lock()
+
+    def client(c: int, requests: list[tuple[str, str]]) -> None:
+        for model, image in requests:
+            answer = infer(url, model, image, client=c, timeout=timeout)
+            with lock:
+                answers.append(answer)
+
+    threads = [threading.Thread(target=client, args=(c, requests)) for c, requests in enumerate(todo)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
 def run(url: str, images: list[str], clients: int = 8, requests: int = 10, pid: int | None = None,
         timeout: float = 300) -> LoadResult:
-    """Reference answers one at a time (the warm-up), then ``clients`` x ``requests`` at once."""
+    """Reference answers one at a time; a warm-up round (each client both models once, not counted: the
+    server's threads and their memory pools come up); then ``clients`` x ``requests`` at once."""
     reference = {}
     for model in MODELS:
         for image in images:
@@ -152,16 +172,8 @@ def run(url: str, images: list[str], clients: int = 8, requests: int = 10, pid: 
             if answer.status != 200:
                 raise RuntimeError(f"the lone request {model} on {image} failed: {answer.status} {answer.error}")
             reference[model, image] = answer.digest
+    _round(url, plan(images, clients, len(MODELS)), timeout)
     rss_warm = resident_mib(pid) if pid else None
-
-    answers: list[Answer] = []
-    lock = threading.Lock()
-
-    def client(c: int, todo: list[tuple[str, str]]) -> None:
-        for model, image in todo:
-            answer = infer(url, model, image, client=c, timeout=timeout)
-            with lock:
-                answers.append(answer)
 
     viewer: list[float] = []
     done = threading.Event()
@@ -173,14 +185,10 @@ def run(url: str, images: list[str], clients: int = 8, requests: int = 10, pid: 
             viewer.append(time.perf_counter() - start)
             done.wait(0.25)
 
-    threads = [threading.Thread(target=client, args=(c, todo)) for c, todo in enumerate(plan(images, clients, requests))]
     prober = threading.Thread(target=probe)
     start = time.perf_counter()
     prober.start()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = _round(url, plan(images, clients, requests), timeout)
     wall = time.perf_counter() - start
     done.set()
     prober.join()
