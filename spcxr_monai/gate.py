@@ -92,7 +92,7 @@ class GateCalibration:
 
 
 def default_calibration() -> Path:
-    """The calibration shipped beside the default released encoder."""
+    """The calibration shipped with the package (it names the release whose features it was fitted on)."""
     return Path(__file__).resolve().parent / "pretrained" / "gate_calibration.npz"
 
 

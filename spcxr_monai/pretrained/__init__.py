@@ -49,8 +49,8 @@ RELEASED: dict[str, dict] = {
 }
 # what "released" means: the encoder the bundles start from, chosen among the releases by the study's
 # fine-tuning selection metric, the internal validation AUC (never val or pediatric): e100 over the first
-# release, then e120 over e100, each higher at 10% and 100% labels on every seed run
-DEFAULT = "gmml-vit-tiny16-cxr128-e120"
+# release, e120 over e100, then v2 over e120, each higher at 10% and 100% labels on every seed run
+DEFAULT = "gmml-vit-tiny16-cxr128-v2"
 
 
 def released_encoder(name: str = DEFAULT, verify: bool = True) -> str:
