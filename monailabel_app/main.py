@@ -29,8 +29,9 @@ Keycloak realm in ``MONAI_LABEL_AUTH_REALM_URI``; see ``monailabel_app/README.md
   own defaults), for comparison.
 
 Several users: ``POST /infer`` runs in the server's worker threads (not on its event loop, as MONAI Label
-0.8 does), at most ``MONAI_LABEL_INFER_CONCURRENCY`` inferences at once (2 where MONAI Label's default, -1, is
-left) and each answered 504 after ``MONAI_LABEL_INFER_TIMEOUT`` seconds (60 where its 600 is left); see ``lib/concurrency.py``.
+0.8 does), at most ``MONAI_LABEL_INFER_CONCURRENCY`` inferences at once (2 where MONAI Label's default, -1,
+is left), each answered 504 after ``MONAI_LABEL_INFER_TIMEOUT`` seconds (60 where its 600 is left); see
+``lib/concurrency.py``.
 
 Only inference and active-learning strategies are served: training stays with the bundles'
 ``train.json`` (``python -m monai.bundle run training``), which is where its data checks live.

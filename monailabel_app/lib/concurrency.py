@@ -7,8 +7,9 @@ the DICOMweb proxy the OHIF viewer reads images through. With its default
 never applies: a stuck inference holds the whole server.
 
 :func:`serve_inference_in_threads` keeps the route (its parameters, authentication and answers) and has it
-await MONAI Label's own ``run_inference`` in a worker thread; the event loop stays free. :data:`DEFAULT_SETTINGS` turn MONAI Label's inference thread pool on, which bounds
-how many inferences run at once and applies the timeout. A request past the timeout is answered 504 (by
+await MONAI Label's own ``run_inference`` in a worker thread; the event loop stays free.
+:data:`DEFAULT_SETTINGS` turn MONAI Label's inference thread pool on, which bounds how many inferences run
+at once and applies the timeout. A request past the timeout is answered 504 (by
 :func:`timeout_error`); its thread cannot be killed and ends when the inference returns, so keep more than
 one inference thread if an inference may hang.
 """
