@@ -132,10 +132,11 @@ python experiments/pretrain_vs_scratch.py --recipes $E120 $V2 --out $R/classific
 #     segmentation seeds (run_segmentation_study.sh) beside the 100% seeds 0 and 1, then seed 2.
 $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V2 --out $R/classification_v2/f1
 for seed in 0 1 2; do $L --seeds $seed --recipes $V2 --out $LR/f100_s${seed}_gmml_v2; done
-python experiments/pretrain_vs_scratch.py --recipes $E120 $V2 --out $R/classification_v2 \
-    --summarise $R/classification_e120/f1/runs.csv $R/classification_e120/f10/runs.csv $R/classification_v2/f*/runs.csv
 python experiments/pretrain_vs_scratch.py --recipes $G gmml:1e-3:0.75 gmml:5e-4:0.9 $E $E120 \
     gmml@gmml-vit-tiny16-cxr128-e120:1e-3:0.9 $V2 $B --out $LR --summarise $LR/f100_*/runs.csv
 # 100% labels with 10 epochs for v2 too (the table's other 100% row), 3 seeds, two 1-thread jobs (seeds 0 then 2
 # beside seed 1)
 for seed in 0 1 2; do $STUDY --fractions 1.0 --seeds $seed --epochs 10 --recipes $V2 --out $R/classification_v2/f100_s$seed; done
+python experiments/pretrain_vs_scratch.py --recipes $E120 $V2 --out $R/classification_v2 \
+    --summarise $R/classification_e120/f1/runs.csv $R/classification_e120/f10/runs.csv \
+    $R/classification_e120/f100_s2/runs.csv $R/classification_e120/f100_s01/runs.csv $R/classification_v2/f*/runs.csv
