@@ -56,7 +56,6 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--settings", nargs="*", type=int, help="indices of SETTINGS to run (default: all)")
-    parser.add_argument("--note", default="", help="a sentence on the conditions, written under the table")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "monailabel_load_cpu.md")
     args = parser.parse_args()
 
@@ -78,7 +77,7 @@ def main() -> None:
     lines = [
         "# Several users on one MONAI Label server (`benchmarks/monailabel_load.py`)",
         "",
-        f"`python benchmarks/monailabel_load.py --clients {args.clients} --requests {args.requests}`; "
+        f"`python benchmarks/monailabel_load.py {' '.join(sys.argv[1:])}`; "
         f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), MONAI Label 0.8.5, the "
         "bundles trained as in the tests (tiny ViT, 64 px); 6 held-out studies (5 PNGs of 256 px, one 1955 x 1841 "
         "JPEG 2000 DICOM). Each setting: a fresh server, a lone request per (model, image) first (the reference "
@@ -97,8 +96,6 @@ def main() -> None:
             f"{r.p95_seconds:.2f} | {r.throughput_per_second:.2f} | {r.viewer_p95_seconds:.2f} | "
             f"{r.rss_after_warmup_mib:.0f} | {r.rss_after_run_mib:.0f} | {growth:+.1%} |"
         )
-    if args.note:
-        lines += ["", args.note]
     args.out.write_text("\n".join(lines) + "\n")
     print(f"written {args.out}")
     shutil.rmtree(work, ignore_errors=True)

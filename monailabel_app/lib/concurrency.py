@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from typing import Any, Dict
+from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.routing import APIRoute
@@ -32,14 +32,13 @@ INFER_PATH = "/infer/{model}"
 DEFAULT_SETTINGS = {"MONAI_LABEL_INFER_CONCURRENCY": (-1, 2), "MONAI_LABEL_INFER_TIMEOUT": (600, 60)}
 
 
-def apply_default_settings(settings: Any) -> Dict[str, int]:
+def apply_default_settings(settings: Any) -> None:
     """Where MONAI Label's ``settings`` hold MONAI Label's defaults, put this app's (:data:`DEFAULT_SETTINGS`);
     any other value, set in the environment, is kept. (``start_server`` writes every setting into the
-    environment, so the environment cannot tell a default from a choice.) Returns the values in force."""
+    environment, so the environment cannot tell a default from a choice.)"""
     for name, (theirs, ours) in DEFAULT_SETTINGS.items():
         if getattr(settings, name) == theirs:
             setattr(settings, name, ours)
-    return {name: getattr(settings, name) for name in DEFAULT_SETTINGS}
 
 
 def timeout_error(model: str, image: str, seconds: float) -> HTTPException:
