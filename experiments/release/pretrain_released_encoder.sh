@@ -14,6 +14,10 @@
 #       from the released e120 encoder (head included) on three times the images, COVID-QU-Ex train + the
 #       unlabelled covid-radiography-pool (12,127 CXRs; never val, never pediatric), batch 64, peak lr 5e-4,
 #       1 thread (the other core stays free); its validation split is 10% of those patients
+#   bash experiments/release/pretrain_released_encoder.sh 5 EPOCHS [BUNDLE ARGS...]   encoder v3, stage 5 onwards:
+#       a warm restart from the latest stage's weights (STAGE_INIT: a release name or a checkpoint; default the
+#       released v2) on the same 12,127 images, same recipe as stage 4, run folder gmml_stage5 (STAGE_RUN
+#       overrides it for stage 6, 7, ...); fit it to the session with --max_minutes
 # SPCXR_DATA: the data root (default ../shared/data); SPCXR_RUNS: where the run folders go (experiments/runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,7 +36,10 @@ case "$STAGE" in
     4) RUN="$RUNS/gmml_v2"; INIT="gmml-vit-tiny16-cxr128-e120"; EPOCHS="${2:?stage 4 needs EPOCHS}"
        LR=0.002; WARMUP=1; THREADS=1; BATCH=64; EXTRA=("${@:3}")
        DATASET="['$DATA/covid-qu-ex/train','$DATA/covid-radiography-pool']" ;;
-    *) echo "stage must be 1, 2, 3 or 4, got '$STAGE'" >&2; exit 2 ;;
+    5) RUN="${STAGE_RUN:-$RUNS/gmml_stage5}"; INIT="${STAGE_INIT:-gmml-vit-tiny16-cxr128-v2}"
+       EPOCHS="${2:?stage 5 needs EPOCHS}"; LR=0.002; WARMUP=1; THREADS=1; BATCH=64; EXTRA=("${@:3}")
+       DATASET="['$DATA/covid-qu-ex/train','$DATA/covid-radiography-pool']" ;;
+    *) echo "stage must be 1, 2, 3, 4 or 5, got '$STAGE'" >&2; exit 2 ;;
 esac
 mkdir -p "$RUN"
 cd bundles/spcxr_gmml_pretrain
