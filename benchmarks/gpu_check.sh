@@ -18,7 +18,7 @@ fi
 export PYTHONPATH=${PYTHONPATH:-}:$PWD PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -c "import torch, monai; print('torch', torch.__version__, 'monai', monai.__version__, torch.cuda.get_device_name())"
-python3 -c "from spcxr_monai.engines import resolve_amp_dtype as r; print('amp auto on cuda ->', r('auto', 'cuda'))"
+python3 -c "from spcxr_monai.utils import resolve_amp_dtype as r; print('amp auto on cuda ->', r('auto', 'cuda'))"
 
 for model in ${BENCH_MODELS-small base}; do
     python3 benchmarks/pretrain_step.py --device cuda --image-size 224 --model-size "$model" --batch-size 128 \

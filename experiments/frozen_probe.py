@@ -18,24 +18,22 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.data import DataLoader, Dataset
-from monai.transforms import Compose, EnsureTyped, NormalizeIntensityd, Resized
+from monai.transforms import Compose
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, task_classes
-from spcxr_monai.engines import extract_features
-from spcxr_monai.networks import create_vit_classifier, maybe_load_encoder_weights
-from spcxr_monai.transforms import LoadCXRd
+from spcxr_monai.networks import create_vit_classifier, encoder_features, maybe_load_encoder_weights
+from spcxr_monai.transforms import cxr_preprocessing
 
 CLASSES, CLASS_MAP = task_classes("3class")
 NORMAL = CLASSES.index("normal")
 
 
 def loader(items: list[dict], size: int) -> DataLoader:
-    prep = Compose([LoadCXRd("image"), Resized("image", (size, size), mode="area"), NormalizeIntensityd("image"),
-                    EnsureTyped("image", track_meta=False)])
+    prep = Compose(cxr_preprocessing(size, file_key=None, ensure_type=True, track_meta=False))
     return DataLoader(Dataset([{"image": i["image"], "label": i["label"]} for i in items], prep), batch_size=64)
 
 
@@ -68,7 +66,7 @@ def main() -> None:
         net = maybe_load_encoder_weights(
             create_vit_classifier(args.model_size, img_size=args.image_size), checkpoint
         ).eval()
-        feats = {name: extract_features(net, loader(items, args.image_size)) for name, items in sets.items()}
+        feats = {name: encoder_features(net, loader(items, args.image_size)) for name, items in sets.items()}
         probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=0.5, random_state=0))
         probe.fit(*feats["train"])
         x, y = feats["covid_val"]

@@ -1,19 +1,21 @@
-"""The ``spcxr`` command: thin wrappers over the library for common jobs."""
+"""The ``spcxr`` command: argument parsing and printing over the library's functions for common jobs."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
-import math
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 
-import numpy as np
-
-from spcxr_monai.data import CXRInputError, make_datalist, sample_dir
+from spcxr_monai.data.datalist import make_datalist
+from spcxr_monai.data.errors import CXRInputError
+from spcxr_monai.data.prepare import prepare_dataset
+from spcxr_monai.data.sample import sample_dir
+from spcxr_monai.export import export_bundle
+from spcxr_monai.gate import InputGate
+from spcxr_monai.metrics.drift import drift_report
+from spcxr_monai.predict import predict_files
 
 
 def _class_map(pairs: Sequence[str]) -> dict[str, str]:
@@ -43,8 +45,6 @@ def _datalist(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     """``spcxr prepare``: the summary as JSON on stdout (counts by status and by reason)."""
-    from spcxr_monai.data.prepare import prepare_dataset
-
     summary = prepare_dataset(
         args.source, args.output, size=args.size, workers=args.workers, modalities=args.modalities,
         frontal_only=not args.all_views, dedup_threshold=args.dedup, progress=not args.no_progress and sys.stderr.isatty(),
@@ -55,8 +55,6 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     """``spcxr check``: the input gate's verdict per file; exit status 1 when any file is flagged."""
-    from spcxr_monai.gate import InputGate
-
     results = InputGate(args.calibration).check(args.files)
     if args.json:
         print(json.dumps(results, indent=1))
@@ -68,42 +66,20 @@ def _check(args: argparse.Namespace) -> int:
 
 def _drift(args: argparse.Namespace) -> int:
     """``spcxr drift``: an MMD two-sample test on the pretrained encoder's features of two image folders."""
-    import random
-
-    from spcxr_monai.data import find_images
-    from spcxr_monai.data.dedup import drop_near_duplicates
-    from spcxr_monai.metrics.drift import image_features, mmd_permutation_test, plot_drift
-
-    reference, new = (find_images(folder) for folder in (args.reference, args.new))
-    for folder, files in ((args.reference, reference), (args.new, new)):
-        if len(files) < 2:
-            raise CXRInputError(folder, f"needs at least 2 images, found {len(files)}")
-    dropped = 0
-    if not args.keep_duplicates:  # a copy of a reference image in the new set is not evidence of sameness
-        kept, gone = drop_near_duplicates([{"image": str(f)} for f in new], [{"image": str(f)} for f in reference])
-        new, dropped = [i["image"] for i in kept], len(gone)
-    rng = random.Random(args.seed)
-    reference, new = (sorted(rng.sample(list(f), min(args.n, len(f)))) if args.n else f for f in (reference, new))
-    features = image_features([*reference, *new], checkpoint=args.checkpoint, image_size=args.image_size)
-    ref_f, new_f = features[: len(reference)], features[len(reference):]
-    result = mmd_permutation_test(ref_f, new_f, permutations=args.permutations, seed=args.seed)
-    order = np.argsort(-result.witness)[: args.top]
-    report = {
-        "p_value": result.p_value, "mmd2": result.mmd2, "effect_size": result.effect_size,
-        "n_reference": len(reference), "n_new": len(new), "near_duplicates_dropped": dropped,
-        "most_shifted": [{"image": str(new[i]), "witness": float(result.witness[i])} for i in order],
-    }
-    if args.plot:
-        plot_drift(result, ref_f, new_f, args.plot)
-        report["plot"] = args.plot
+    report = drift_report(
+        args.reference, args.new, n=args.n, permutations=args.permutations, seed=args.seed,
+        checkpoint=args.checkpoint, image_size=args.image_size, keep_duplicates=args.keep_duplicates, top=args.top,
+        plot=args.plot,
+    )
     if args.json:
         print(json.dumps(report, indent=1))
-    else:
-        verdict = "drift" if result.p_value < args.alpha else "no evidence of drift"
-        print(f"{verdict}: p = {result.p_value:.4g} (MMD² {result.mmd2:.4g}, {result.effect_size:.1f} SD above the "
-              f"permutations), {len(reference)} reference vs {len(new)} new images ({dropped} near-duplicates dropped)")
-        for item in report["most_shifted"]:
-            print(f"  {item['witness']:+.4f}  {item['image']}")
+        return 0
+    verdict = "drift" if report["p_value"] < args.alpha else "no evidence of drift"
+    print(f"{verdict}: p = {report['p_value']:.4g} (MMD² {report['mmd2']:.4g}, {report['effect_size']:.1f} SD above "
+          f"the permutations), {report['n_reference']} reference vs {report['n_new']} new images "
+          f"({report['near_duplicates_dropped']} near-duplicates dropped)")
+    for item in report["most_shifted"]:
+        print(f"  {item['witness']:+.4f}  {item['image']}")
     return 0
 
 
@@ -120,112 +96,27 @@ def _overrides(pairs: Sequence[str]) -> dict:
     return out
 
 
-def _input_error_in(error: BaseException) -> CXRInputError | None:
-    """The CXRInputError somewhere in an exception's cause chain, if any."""
-    while error is not None:
-        if isinstance(error, CXRInputError):
-            return error
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def _check_decodes(path: str) -> str | None:
-    """None when ``path`` decodes to a sound image, else the loader's one-line reason."""
-    from spcxr_monai.transforms import LoadCXR
-
-    try:
-        LoadCXR()(path)
-    except CXRInputError as e:
-        return e.problem
-    return None
-
-
 def _predict(args: argparse.Namespace) -> int:
-    """Run a classification bundle's ``inference.json`` on files; print {file: {class: probability, "gate": ...}}.
-
-    Every file is decoded and checked first; a bad one gets ``{"error": reason}`` in the output and
-    the others are still predicted. Each answer carries the input gate's verdict under ``"gate"``
-    (``{"ok", "reasons", "scores"}`` of :class:`~spcxr_monai.gate.InputGate`, from the bundle's
-    ``InputGateWriter``): a flagged image still gets its answer, marked as such (``--no-gate`` leaves it out). Exit status 1 when any file failed. The JSON is
-    strict (no NaN).
-    """
-    bundle = os.path.abspath(args.bundle)
-    config = os.path.join(bundle, "configs", "inference.json")
-    if not os.path.isfile(config):
-        raise CXRInputError(config, "not a classification bundle (configs/inference.json missing)")
-    files = [os.path.abspath(f) for f in args.files]
-    results: dict[str, dict] = {}
-    from tqdm import tqdm
-
-    from spcxr_monai.utils import on_terminal
-
-    for f in tqdm(files, desc="checking", unit="file", disable=not on_terminal() or len(files) < 2):
-        problem = _check_decodes(f)
-        if problem:
-            results[f] = {"error": problem}
-            print(f"spcxr predict: {f}: {problem}", file=sys.stderr)
-    good = [f for f in files if f not in results]
-    if good:
-        with tempfile.TemporaryDirectory() as tmp:
-            # the bundle parser rewrites '#' in config strings: hand the file list over in a JSON file
-            listing = os.path.join(tmp, "inputs.json")
-            with open(listing, "w", encoding="utf-8") as fh:
-                json.dump(good, fh)
-            overrides = {"bundle_root": bundle, "input_files": f"$__import__('json').load(open({listing!r}))",
-                         "output_dir": tmp, "gate": not args.no_gate, **_overrides(args.set)}
-            model = os.path.join(overrides.get("ckpt_dir", os.path.join(bundle, "models")), "model.pt")
-            if not os.path.isfile(model):
-                raise CXRInputError(model, "trained model not found: train the bundle first (or --set ckpt_dir=...)")
-            with contextlib.redirect_stdout(sys.stderr):  # MONAI logs to stdout; stdout is for the JSON
-                predictions = _run_inference(config, bundle, overrides, tmp)
-        for f, answer in predictions.items():
-            probs = {k: v for k, v in answer.items() if k != "gate"}
-            if not all(isinstance(p, (int, float)) and math.isfinite(p) for p in probs.values()):
-                results[f] = {"error": "the model returned non-finite probabilities"}
-                print(f"spcxr predict: {f}: the model returned non-finite probabilities", file=sys.stderr)
-                continue
-            results[f] = answer
-            if not answer.get("gate", {"ok": True})["ok"]:
-                print(f"spcxr predict: {f}: answered, but flagged by the input gate: "
-                      f"{'; '.join(answer['gate']['reasons'])}", file=sys.stderr)
-    print(json.dumps({f: results[f] for f in files if f in results}, indent=2, allow_nan=False))
+    """``spcxr predict``: {file: {class: probability, "gate": ...}} as strict JSON (no NaN); a file that failed
+    gets {"error": reason} (and exit status 1), one flagged by the input gate is answered and named on stderr."""
+    results = predict_files(args.bundle, args.files, gate=not args.no_gate, overrides=_overrides(args.set))
+    for f, answer in results.items():
+        if "error" in answer:
+            print(f"spcxr predict: {f}: {answer['error']}", file=sys.stderr)
+        elif not answer.get("gate", {"ok": True})["ok"]:
+            print(f"spcxr predict: {f}: answered, but flagged by the input gate: "
+                  f"{'; '.join(answer['gate']['reasons'])}", file=sys.stderr)
+    print(json.dumps(results, indent=2, allow_nan=False))
     return 1 if any("error" in r for r in results.values()) else 0
 
 
 def _export(args: argparse.Namespace) -> int:
     """Write TorchScript / ONNX files of a trained bundle; print {format: file} as JSON."""
-    from spcxr_monai.export import export_bundle
-
     with contextlib.redirect_stdout(sys.stderr):  # MONAI's export logs; stdout is for the JSON
         written = export_bundle(args.bundle, tuple(args.formats), args.output_dir, args.checkpoint,
                                 _overrides(args.set))
     print(json.dumps(written, indent=2))
     return 0
-
-
-def _run_inference(config: str, bundle: str, overrides: dict, tmp: str) -> dict:
-    import logging
-
-    from monai.bundle import ConfigWorkflow
-
-    # MONAI's bundle logger writes to the stdout captured at import; keep stdout for the JSON
-    # (and ConfigWorkflow, not create_workflow, which prints its input summary there)
-    logging.getLogger("monai.bundle.workflows").setLevel(logging.WARNING)
-    workflow = ConfigWorkflow(
-        config_file=config,
-        meta_file=os.path.join(bundle, "configs", "metadata.json"),
-        workflow_type="infer",
-        run_id="inference",
-        **overrides,
-    )
-    workflow.initialize()
-    try:
-        workflow.run()
-    except Exception as e:  # the bundle wraps a bad file's error: surface it as the cause
-        raise _input_error_in(e) or e
-    workflow.finalize()
-    with open(os.path.join(tmp, "predictions.json")) as f:
-        return json.load(f)
 
 
 def _sample(args: argparse.Namespace) -> int:

@@ -8,7 +8,10 @@ the configs (``on_main_process(@train#log_handlers)``), never by slicing a list.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -83,10 +86,6 @@ def main_process_dir(path: str) -> str:
     TensorBoard's that every rank constructs but only the main process should fill)."""
     if is_main_process():
         return path
-    import atexit
-    import shutil
-    import tempfile
-
     folder = tempfile.mkdtemp(prefix=f"spcxr_rank{dist.get_rank()}_")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)  # nothing of it is kept
     return folder

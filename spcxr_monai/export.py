@@ -17,13 +17,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from enum import Enum
 from typing import Any
 
+from monai.bundle import ConfigParser, ckpt_export, onnx_export
+from monai.utils import optional_import
+
 from spcxr_monai.data.errors import CXRInputError
+from spcxr_monai.utils.options import choose
 
-__all__ = ["FORMATS", "export_bundle", "export_metadata"]
+onnx, _ = optional_import("onnx")  # the "export" extra: only ONNX export needs it
 
-FORMATS = ("torchscript", "onnx")
+__all__ = ["FORMATS", "ExportFormat", "export_bundle", "export_metadata"]
+
+
+
+class ExportFormat(str, Enum):
+    """The files :func:`export_bundle` writes."""
+
+    TORCHSCRIPT = "torchscript"
+    ONNX = "onnx"
+
+
+FORMATS = tuple(f.value for f in ExportFormat)
 METADATA_KEY = "spcxr_metadata"
 
 
@@ -37,8 +53,6 @@ def _sha256(path: str) -> str:
 
 def export_metadata(bundle_dir: str, overrides: dict[str, Any], ckpt_file: str) -> dict[str, Any]:
     """What an inference runtime needs besides the weights, read from the bundle's ``inference.json``."""
-    from monai.bundle import ConfigParser
-
     parser = ConfigParser()
     parser.read_config(os.path.join(bundle_dir, "configs", "inference.json"))
     parser.update(overrides)
@@ -79,8 +93,6 @@ def export_bundle(bundle_dir: str, formats: tuple[str, ...] = FORMATS, output_di
     Raises:
         CXRInputError: no inference config or no trained weights, named.
     """
-    from monai.bundle import ckpt_export, onnx_export
-
     bundle_dir = os.path.abspath(bundle_dir)
     config = os.path.join(bundle_dir, "configs", "inference.json")
     if not os.path.isfile(config):
@@ -88,9 +100,7 @@ def export_bundle(bundle_dir: str, formats: tuple[str, ...] = FORMATS, output_di
     ckpt_file = ckpt_file or os.path.join(bundle_dir, "models", "model.pt")
     if not os.path.isfile(ckpt_file):
         raise CXRInputError(ckpt_file, "trained weights not found: train the bundle first")
-    unknown = set(formats) - set(FORMATS)
-    if unknown:
-        raise ValueError(f"unknown export formats {sorted(unknown)}; choose from {FORMATS}")
+    formats = tuple(choose("formats", f, ExportFormat).value for f in formats)
     # the sizes come from the weights being exported (the inference config reads them off its checkpoint)
     overrides = {"bundle_root": bundle_dir, "checkpoint": ckpt_file, **(overrides or {})}
     output_dir = os.path.abspath(output_dir or os.path.join(bundle_dir, "models"))
@@ -106,8 +116,6 @@ def export_bundle(bundle_dir: str, formats: tuple[str, ...] = FORMATS, output_di
                     **{f"_meta_#{METADATA_KEY}": meta}, **common)
         written["torchscript"] = path
     if "onnx" in formats:
-        import onnx
-
         path = os.path.join(output_dir, "model.onnx")
         # a dynamic batch axis; torch's default opset
         onnx_export(filepath=path, converter_kwargs={"input_names": ["image"], "output_names": ["logits"],

@@ -29,22 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import torch
-from PIL import Image
 
+from spcxr_monai.data.dedup import THUMBNAIL_SIZE, thumbnail
+from spcxr_monai.data.dicom import is_dicom_file
 from spcxr_monai.data.errors import CXRInputError
+from spcxr_monai.networks.features import image_features, load_feature_encoder
+from spcxr_monai.transforms.io import LoadCXR
 
-__all__ = ["GateCalibration", "InputGate", "default_calibration", "thumbnail"]
+__all__ = ["GateCalibration", "InputGate", "default_calibration"]
 
 RADIOGRAPH_MODALITIES = ("CR", "DX", "DR", "RG")
-THUMB = 32
-
-
-def thumbnail(image: np.ndarray, size: int = THUMB) -> np.ndarray:
-    """(size * size,) z-scored, area-averaged thumbnail of a (rows, cols) image (aspect ratio not kept)."""
-    small = np.asarray(Image.fromarray(np.asarray(image, np.float32), mode="F").resize((size, size), Image.BOX))
-    small = small.ravel() - small.mean()
-    return small / (np.linalg.norm(small) + 1e-8)
 
 
 @dataclass
@@ -110,65 +106,43 @@ class InputGate:
 
     def __init__(self, calibration: GateCalibration | str | os.PathLike | None = None, device: str = "cpu",
                  batch_size: int = 64) -> None:
-        from spcxr_monai.networks import create_vit_classifier, maybe_load_encoder_weights
-        from spcxr_monai.networks.transfer import encoder_of
-
         if not isinstance(calibration, GateCalibration):
             calibration = GateCalibration.load(calibration or default_calibration())
         self.calibration = calibration
         self.device = device
         self.batch_size = batch_size
-        network = create_vit_classifier("tiny", img_size=calibration.image_size)
-        self.encoder = encoder_of(maybe_load_encoder_weights(network, calibration.checkpoint)).to(device).eval()
+        self.encoder = load_feature_encoder(calibration.checkpoint, calibration.image_size).to(device)
+        self._load = LoadCXR()
 
-    def _decode(self, path: str) -> tuple[np.ndarray | None, list[str]]:
-        """The decoded image (rows, cols), or None and the reason; plus the header's reasons to flag."""
-        from spcxr_monai.data.dicom import is_dicom_file
-        from spcxr_monai.transforms.io import LoadCXR
-
+    def _decode(self, path: str) -> tuple[torch.Tensor | None, list[str]]:
+        """The decoded image (1, rows, cols), or None and the reason; plus the header's reasons to flag."""
         reasons = []
         try:
             if is_dicom_file(path):
-                import pydicom
-
                 modality = str(pydicom.dcmread(path, stop_before_pixels=True).get("Modality", "")).upper()
                 if modality and modality not in RADIOGRAPH_MODALITIES:
                     reasons.append(f"DICOM modality {modality} is not a radiograph")
-            return LoadCXR()(path).numpy()[0], reasons
+            return self._load(path), reasons
         except CXRInputError as e:
             return None, [e.problem]
         except Exception as e:  # noqa: BLE001 - whatever the file is, the gate answers for it
             return None, [f"cannot be read: {type(e).__name__}: {e}"]
 
-    @torch.no_grad()
-    def features(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """(N, D) mean-pooled encoder tokens of decoded images (resized by area averaging, z-scored)."""
-        from spcxr_monai.engines.inferer import resolve_amp_dtype
+    def features(self, images: Sequence[torch.Tensor]) -> np.ndarray:
+        """(N, D) encoder features of decoded (1, rows, cols) images, preprocessed as the bundles do
+        (:func:`~spcxr_monai.networks.image_features`)."""
+        return image_features(list(images), self.encoder, self.calibration.image_size, self.batch_size, self.device)
 
-        size = self.calibration.image_size
-        out = []
-        dtype = resolve_amp_dtype("auto", self.device)
-        for start in range(0, len(images), self.batch_size):
-            batch = torch.stack([
-                torch.from_numpy(np.array(Image.fromarray(np.asarray(a, np.float32), mode="F")
-                                            .resize((size, size), Image.BOX)))[None]
-                for a in images[start:start + self.batch_size]
-            ])
-            batch = (batch - batch.mean((1, 2, 3), keepdim=True)) / batch.std((1, 2, 3), keepdim=True).clamp_min(1e-8)
-            with torch.autocast(torch.device(self.device).type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                tokens, _ = self.encoder(batch.to(self.device))
-            out.append(tokens.float().mean(1).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.calibration.feature_mean.size), np.float32)
-
-    def scores(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(template correlation, orientation margin, Mahalanobis feature distance) of each decoded image.
+    def scores(self, images: Sequence[torch.Tensor]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(template correlation, orientation margin, Mahalanobis feature distance) of each decoded
+        (1, rows, cols) image.
 
         The orientation margin is the correlation with the upright template less the best correlation with
         the template turned by 90, 180 or 270 degrees."""
         cal = self.calibration
-        square = cal.template.reshape(THUMB, THUMB)
+        square = cal.template.reshape(THUMBNAIL_SIZE, THUMBNAIL_SIZE)
         turned = np.stack([np.rot90(square, k).ravel() for k in (1, 2, 3)])
-        thumbs = np.stack([thumbnail(a) for a in images])
+        thumbs = np.stack([thumbnail(np.asarray(a)[0]) for a in images])
         correlation = thumbs @ cal.template
         margin = correlation - (thumbs @ turned.T).max(1)
         centred = self.features(images) - cal.feature_mean
@@ -176,6 +150,7 @@ class InputGate:
         return correlation, margin, distance
 
     def check(self, files: Sequence[str | os.PathLike]) -> dict[str, dict]:
+        """``{path: {"ok", "reasons", "scores"}}`` for each file (see the class docstring)."""
         cal = self.calibration
         results, decoded = {}, {}
         for f in map(str, files):

@@ -4,6 +4,7 @@ trainer, starting and closing a training run."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sized
 from typing import Any
 
@@ -13,16 +14,20 @@ from monai.optimizers import WarmupCosineSchedule
 from monai.utils import set_determinism
 
 from spcxr_monai.distributed import init_distributed, is_main_process
-from spcxr_monai.engines.inferer import resolve_amp_dtype
 from spcxr_monai.errors import report_errors_briefly
-from spcxr_monai.utils import configure_threads
+from spcxr_monai.utils.precision import resolve_amp_dtype
+from spcxr_monai.utils.threads import configure_threads
 
 __all__ = ["close_run", "initialize_run", "lower_is_better", "needs_grad_scaler", "run_training", "warmup_cosine_schedule"]
 
 
 def initialize_run(seed: int = 0, num_threads: int | None = None, distributed: bool = False) -> None:
-    """A bundle run's set-up: one-line errors, the process group (``distributed``), seeds, torch threads."""
+    """A bundle run's set-up: one-line errors, the process group (``distributed``), seeds, torch threads,
+    and MONAI's own deprecation noise silenced."""
     report_errors_briefly()
+    # MONAI >= 1.5 passes its own deprecated ``always_return_as_numpy`` to ``get_mask_edges`` inside the
+    # Hausdorff / surface metrics: nothing a caller can change, printed by every HD95 evaluation
+    warnings.filterwarnings("ignore", message=r".*get_mask_edges:always_return_as_numpy", category=FutureWarning)
     if distributed:
         init_distributed()
     set_determinism(seed=seed)

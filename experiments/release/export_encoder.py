@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from spcxr_monai.engines import save_atomic
+from spcxr_monai.utils import save_atomic
 from spcxr_monai.pretrained import DEFAULT, HERE, RELEASED
 
 

@@ -4,6 +4,7 @@ from spcxr_monai.data.cxr_reader import CXRReader
 from spcxr_monai.data.datalist import (
     eval_datalist,
     find_images,
+    inference_files,
     make_datalist,
     make_unlabelled_datalist,
     maybe_make_datalist,
@@ -33,6 +34,7 @@ __all__ = [
     "eval_datalist",
     "make_datalist",
     "find_images",
+    "inference_files",
     "make_unlabelled_datalist",
     "maybe_make_datalist",
     "normalize_batch",

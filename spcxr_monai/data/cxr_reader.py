@@ -19,6 +19,7 @@ from monai.data import ImageReader, ITKReader, NibabelReader, PILReader
 from monai.data.utils import is_supported_format
 from monai.utils import ensure_tuple
 
+from spcxr_monai.data.checks import check_sound
 from spcxr_monai.data.dicom import UNKNOWN_SPACING, is_dicom_file, read_dicom_cxr
 from spcxr_monai.data.errors import CXRInputError
 from spcxr_monai.data.formats import FORMAT_SUFFIXES
@@ -50,20 +51,6 @@ def to_grey(array: np.ndarray, path: str) -> np.ndarray:
     if array.ndim == 3 and array.shape[-1] in (3, 4):
         return array[..., :3].astype(np.float32) @ LUMA_WEIGHTS
     raise CXRInputError(path, f"expected a grey, RGB or RGBA image, got an array of shape {array.shape}")
-
-
-def check_sound(array: np.ndarray, path: str, source: str = "") -> None:
-    """Refuse a decoded image no model should see: not finite, or one constant value.
-
-    Raises:
-        CXRInputError: naming the file and the problem.
-    """
-    finite = np.isfinite(array)
-    if not finite.all():
-        raise CXRInputError(path, f"{int((~finite).sum())} of its decoded pixel values are not finite ({source})")
-    if array.size and np.ptp(array) == 0:
-        raise CXRInputError(path, f"decoded image is constant ({float(array.flat[0]):g} everywhere; {source}): "
-                                  "blank or undecodable")
 
 
 class CXRReader(ImageReader):

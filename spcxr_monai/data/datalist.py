@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from spcxr_monai.data.dedup import drop_near_duplicates
+from spcxr_monai.data.dicom import read_dicom_cxr
 from spcxr_monai.data.errors import CXRInputError
 from spcxr_monai.data.formats import IMAGE_SUFFIXES, image_format, is_image_file
 from spcxr_monai.data.prepare import read_manifest
@@ -18,7 +19,10 @@ from spcxr_monai.data.split import split_by_patient
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["eval_datalist", "make_datalist", "make_unlabelled_datalist", "maybe_make_datalist"]
+__all__ = [
+    "eval_datalist", "find_images", "inference_files", "make_datalist", "make_unlabelled_datalist",
+    "maybe_make_datalist",
+]
 
 
 def _relative_to(path: str, base: Path) -> str:
@@ -86,9 +90,29 @@ def _check_decodable(path: Path) -> None:
     """Header check for every file; DICOM pixel data is decoded too (corrupt streams hide behind good headers)."""
     check_readable(path)
     if image_format(path) == "dicom":
-        from spcxr_monai.data.dicom import read_dicom_cxr
-
         read_dicom_cxr(path)
+
+
+def inference_files(files: Sequence[str] = (), listing: str | os.PathLike | None = None) -> list[str]:
+    """The files an inference run answers for: ``files``, then those of ``listing`` (a JSON list of paths).
+
+    A listing hands paths to a bundle untouched: MONAI's config parser rewrites a ``#`` inside any string
+    of the config (its old reference separator), so a path like ``case#2.dcm`` cannot go in as an override.
+
+    Raises:
+        CXRInputError: the listing cannot be read or is not a JSON list of strings.
+    """
+    out = [os.fspath(f) for f in files]
+    if listing:
+        try:
+            with open(listing, encoding="utf-8") as f:
+                listed = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise CXRInputError(listing, f"cannot read the list of input files ({e})") from e
+        if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):
+            raise CXRInputError(listing, "expected a JSON list of file paths")
+        out += listed
+    return out
 
 
 def find_images(root: str | os.PathLike, exclude_dirs: Sequence[str] = MASK_DIRS) -> list[Path]:

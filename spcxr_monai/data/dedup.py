@@ -16,18 +16,25 @@ from PIL import Image
 
 from spcxr_monai.data.cxr_reader import CXRReader
 
-__all__ = ["thumbnails", "near_duplicate_mask", "drop_near_duplicates"]
+__all__ = ["THUMBNAIL_SIZE", "drop_near_duplicates", "near_duplicate_mask", "thumbnail", "thumbnails"]
+
+THUMBNAIL_SIZE = 32
 
 
-def thumbnails(paths: Sequence[str | os.PathLike], size: int = 32) -> np.ndarray:
-    """(N, size*size) z-scored grey thumbnails (any format :class:`CXRReader` reads)."""
+def thumbnail(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
+    """(size * size,) float32 unit-norm, zero-mean thumbnail of a (rows, cols) image, area-averaged (aspect
+    ratio not kept): the dot product of two is the Pearson correlation of the thumbnails."""
+    small = np.asarray(Image.fromarray(np.asarray(image, np.float32), mode="F").resize((size, size), Image.BOX))
+    small = small.ravel() - small.mean()
+    return (small / (np.linalg.norm(small) + 1e-8)).astype(np.float32)
+
+
+def thumbnails(paths: Sequence[str | os.PathLike], size: int = THUMBNAIL_SIZE) -> np.ndarray:
+    """(N, size*size) :func:`thumbnail` of each file (any format :class:`CXRReader` reads)."""
     reader = CXRReader()
     out = np.empty((len(paths), size * size), dtype=np.float32)
     for i, path in enumerate(paths):
-        array, _ = reader.read(path)
-        thumb = np.asarray(Image.fromarray(array.astype(np.float32)).resize((size, size), Image.BILINEAR))
-        thumb = thumb.ravel() - thumb.mean()
-        out[i] = thumb / (np.linalg.norm(thumb) + 1e-8)
+        out[i] = thumbnail(reader.read(path)[0], size)
     return out
 
 

@@ -14,8 +14,17 @@ import os
 from typing import Any
 
 import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.errors import InvalidDicomError
 from pydicom.misc import is_dicom
 
+try:
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+except ImportError:  # pydicom 2.4, as pinned in the MONAI Label environment (monailabel_app/)
+    from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
+
+from spcxr_monai.data.checks import check_sound
 from spcxr_monai.data.errors import CXRInputError
 
 __all__ = ["UNKNOWN_SPACING", "read_dicom_cxr", "is_dicom_file", "pixel_spacing"]
@@ -36,8 +45,6 @@ def _decode_with_itk(path: str) -> np.ndarray:
     """Second decoder (GDCM inside SimpleITK) for transfer syntaxes pylibjpeg cannot handle.
 
     GDCM applies the Modality LUT and presents MONOCHROME1 already inverted (air dark)."""
-    import SimpleITK as sitk
-
     reader = sitk.ImageFileReader()
     reader.SetFileName(path)
     reader.SetImageIO("GDCMImageIO")
@@ -98,15 +105,33 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
     (the data's range is kept). Uncompressed pixel data must match the header's size and
     ``BitsStored``; a negative ``RescaleSlope`` is refused (it would invert the image).
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        from pydicom.pixels import apply_modality_lut, apply_voi_lut
-    except ImportError:  # pydicom 2.4, as pinned in the MONAI Label environment (monailabel_app/)
-        from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
-
     path = os.fspath(path)
+    ds, photometric, ts_name = _read_header(path)
+    value, decoder = _decode_modality_values(ds, path, ts_name)
+    voi_applied = False
+    if apply_voi and ("VOILUTSequence" in ds or "WindowCenter" in ds):
+        value, voi_applied = _apply_window(value, ds, path)
+    value = np.asarray(value, dtype=np.float32)
+    if photometric == "MONOCHROME1" and decoder != "gdcm":  # high values mean dark: flip within the range
+        value = value.max() + value.min() - value
+
+    spacing, spacing_source = pixel_spacing(ds)
+    meta = {
+        "spacing": spacing,
+        "spacing_source": spacing_source,
+        "photometric_interpretation": photometric,
+        "original_size": (int(ds.Rows), int(ds.Columns)),
+        "transfer_syntax": ts_name,
+        "modality": str(ds.get("Modality", "")),
+        "voi_applied": voi_applied,
+        "decoder": decoder,
+    }
+    return value, meta
+
+
+def _read_header(path: str) -> tuple[Any, str, str]:
+    """The dataset, its photometric interpretation and transfer syntax name, once the header describes one
+    single-frame grey radiograph whose pixel data are present (and, uncompressed, of the right size)."""
     if not os.path.isfile(path):
         raise CXRInputError(path, "file not found")
     if os.path.getsize(path) == 0:
@@ -123,7 +148,6 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise CXRInputError(path, f"photometric interpretation {photometric} is not a grey radiograph")
-
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     ts_name = getattr(ts, "name", str(ts))
     if len(ds.PixelData or b"") == 0:
@@ -142,10 +166,16 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
             raise CXRInputError(path, f"RescaleSlope {slope} is negative: it would invert the radiograph")
     except (TypeError, ValueError):
         raise CXRInputError(path, f"RescaleSlope {slope!r} is not a number") from None
+    return ds, photometric, ts_name
+
+
+def _decode_modality_values(ds: Any, path: str, ts_name: str) -> tuple[np.ndarray, str]:
+    """The pixel values after the Modality LUT, of the header's size and sound, and the decoder that made them
+    (pydicom's plug-ins, else GDCM)."""
+    rows, cols = int(ds.Rows), int(ds.Columns)
     decoder = "pydicom"
     try:
-        stored = ds.pixel_array
-        value = apply_modality_lut(stored, ds)
+        value = apply_modality_lut(ds.pixel_array, ds)
     except Exception as first:  # every decoder plug-in failed: try GDCM before giving up
         try:
             value = _decode_with_itk(path).astype(np.float64)
@@ -158,33 +188,21 @@ def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.
         raise CXRInputError(
             path, f"decoded pixel data of shape {value.shape} does not match the header's {rows} x {cols}"
         )
-    _check_sound(value, path, "after the Modality LUT", ds)
+    check_sound(value, path, f"after the Modality LUT: BitsStored {ds.get('BitsStored')}, RescaleSlope "
+                             f"{ds.get('RescaleSlope')}, RescaleIntercept {ds.get('RescaleIntercept')}")
+    return value, decoder
 
-    voi_applied = False
-    if apply_voi and ("VOILUTSequence" in ds or "WindowCenter" in ds):
-        windowed = np.asarray(apply_voi_lut(value, ds, index=0), dtype=np.float64)
-        if np.ptp(windowed) > 0 and _saturated_fraction(windowed) < MAX_SATURATED:
-            value, voi_applied = windowed, True
-        else:  # a window that misses the data would blank the image: keep the data's own range instead
-            logger.warning("%s: the VOI LUT / window (centre %s, width %s) misses the pixel values (%g..%g); "
-                           "using the data's range", path, ds.get("WindowCenter"), ds.get("WindowWidth"),
-                           float(value.min()), float(value.max()))
-    value = np.asarray(value, dtype=np.float32)
-    if photometric == "MONOCHROME1" and decoder != "gdcm":  # high values mean dark: flip within the range
-        value = value.max() + value.min() - value
 
-    spacing, spacing_source = pixel_spacing(ds)
-    meta = {
-        "spacing": spacing,
-        "spacing_source": spacing_source,
-        "photometric_interpretation": photometric,
-        "original_size": (int(ds.Rows), int(ds.Columns)),
-        "transfer_syntax": ts_name,
-        "modality": str(ds.get("Modality", "")),
-        "voi_applied": voi_applied,
-        "decoder": decoder,
-    }
-    return value, meta
+def _apply_window(value: np.ndarray, ds: Any, path: str) -> tuple[np.ndarray, bool]:
+    """The values through the header's VOI LUT / first window, and whether it was applied: a window that
+    misses the data (all, or 90% sent to its extremes) would blank the image, so the data's range is kept."""
+    windowed = np.asarray(apply_voi_lut(value, ds, index=0), dtype=np.float64)
+    if np.ptp(windowed) > 0 and _saturated_fraction(windowed) < MAX_SATURATED:
+        return windowed, True
+    logger.warning("%s: the VOI LUT / window (centre %s, width %s) misses the pixel values (%g..%g); "
+                   "using the data's range", path, ds.get("WindowCenter"), ds.get("WindowWidth"),
+                   float(value.min()), float(value.max()))
+    return value, False
 
 
 MAX_SATURATED = 0.9  # real CXR windows clip ~0-2% of the pixels; 90% means the window misses the data
@@ -217,18 +235,3 @@ def _check_native_pixel_data(ds: Any, path: str, rows: int, cols: int) -> None:
         raise CXRInputError(path, f"stored values {raw.min()}..{raw.max()} do not fit BitsStored {bits_stored} "
                                   f"({'signed' if signed else 'unsigned'}, {low}..{high}): the header does not "
                                   "describe these pixels")
-
-
-def _check_sound(value: np.ndarray, path: str, stage: str, ds: Any) -> None:
-    """Refuse pixel values no model should see: non-finite, or one constant value."""
-    finite = np.isfinite(value)
-    if not finite.all():
-        raise CXRInputError(
-            path, f"{int((~finite).sum())} non-finite pixel values {stage} (RescaleSlope "
-            f"{ds.get('RescaleSlope')}, RescaleIntercept {ds.get('RescaleIntercept')})"
-        )
-    if np.ptp(value) == 0:
-        raise CXRInputError(
-            path, f"decoded image is constant ({float(value.flat[0]):g}) {stage} (BitsStored {ds.get('BitsStored')}, "
-            f"RescaleSlope {ds.get('RescaleSlope')})"
-        )

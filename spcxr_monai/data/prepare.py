@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -37,12 +36,18 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pydicom
 from PIL import Image
+from pydicom.multival import MultiValue
+from tqdm import tqdm
 
+from spcxr_monai.data.cxr_reader import CXRReader
+from spcxr_monai.data.dedup import thumbnails
 from spcxr_monai.data.dicom import is_dicom_file, read_dicom_cxr
 from spcxr_monai.data.errors import CXRInputError
 from spcxr_monai.data.formats import image_format
 from spcxr_monai.data.scan import MASK_DIRS, patient_id_from_name
+from spcxr_monai.utils.atomic import atomic_write
 
 __all__ = ["MANIFEST_FIELDS", "FRONTAL_VIEWS", "prepare_dataset", "read_manifest"]
 
@@ -91,8 +96,6 @@ def _window(ds, voi_applied: bool) -> str:
         return "data range"
     if "VOILUTSequence" in ds:
         return "VOI LUT"
-    from pydicom.multival import MultiValue
-
     centre, width = (ds.get(k) for k in ("WindowCenter", "WindowWidth"))
     centre, width = (v[0] if isinstance(v, (MultiValue, list, tuple)) else v for v in (centre, width))
     return f"{float(centre):g}/{float(width):g}"
@@ -111,21 +114,6 @@ def _to_uint8(array: np.ndarray, size: int) -> np.ndarray:
     return np.rint((array - low) / (high - low) * 255.0).astype(np.uint8)
 
 
-def _write_png_atomic(image: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(image, mode="L").save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _prepare_one(source: str, output: str, size: int, modalities: tuple[str, ...], frontal_only: bool) -> dict:
     """Decode, filter, convert and write one file; its manifest row (never raises for a bad file)."""
     row = dict.fromkeys(MANIFEST_FIELDS, "")
@@ -135,8 +123,6 @@ def _prepare_one(source: str, output: str, size: int, modalities: tuple[str, ...
         if path.stat().st_size == 0:
             raise CXRInputError(path, "file is empty")
         if is_dicom_file(path) or image_format(path) == "dicom":
-            import pydicom
-
             try:
                 header = pydicom.dcmread(path, stop_before_pixels=True)
             except Exception as e:  # noqa: BLE001 - any parse failure is this file's problem
@@ -149,15 +135,13 @@ def _prepare_one(source: str, output: str, size: int, modalities: tuple[str, ...
             array, meta = read_dicom_cxr(path)
             row["window"] = _window(header, meta["voi_applied"])
         elif image_format(path) in ("pil", "itk", "nifti"):
-            from spcxr_monai.transforms.io import LoadCXR
-
-            array = LoadCXR()(str(path)).numpy()[0]  # (rows, cols), checked as every loader does
+            array, _ = CXRReader().read(str(path))  # (rows, cols), checked as every loader does
             row.update(patient_id=patient_id_from_name(path.name), rows=str(array.shape[0]),
                        columns=str(array.shape[1]), window="data range")
         else:
             raise CXRInputError(path, "not an image file (DICOM, PNG, JPEG, TIFF, NIfTI, MHA / NRRD)")
-        image = _to_uint8(array, size)
-        _write_png_atomic(image, Path(output))
+        with atomic_write(output) as f:
+            Image.fromarray(_to_uint8(array, size), mode="L").save(f, format="PNG")
         row.update(output=output, status="ok")
         if frontal_only and not row["view_position"] and row["modality"]:
             row["reason"] = "no ViewPosition in the header: kept"
@@ -214,20 +198,14 @@ def _read_journal(out: Path) -> dict[str, dict]:
 
 
 def _write_manifest(out: Path, rows: Iterable[dict]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{MANIFEST}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
+    with atomic_write(out / MANIFEST, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(sorted(rows, key=lambda r: r["source"]))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, out / MANIFEST)
 
 
 def _mark_near_duplicates(out: Path, rows: dict[str, dict], threshold: float) -> None:
     """Reject (and delete) every ok image whose thumbnail correlates above ``threshold`` with an earlier one."""
-    from spcxr_monai.data.dedup import thumbnails
-
     kept = sorted((r for r in rows.values() if r["status"] == "ok"), key=lambda r: r["source"])
     if len(kept) < 2:
         return
@@ -278,34 +256,55 @@ def prepare_dataset(
     """
     src, out = Path(src), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    todo_all = _sources(src, out)
+    sources = _sources(src, out)
     done = _read_journal(out)
+    todo = _pending(sources, done, out)
+    jobs = [(s, str(out / rel), size, tuple(m.upper() for m in modalities), frontal_only) for s, rel, _ in todo]
+    _convert(jobs, {s: stamp for s, _, stamp in todo}, out, done, workers, progress)
+    current = {str(p) for p, _ in sources}
+    rows = {s: r for s, r in done.items() if s in current}  # files since removed from SRC leave the manifest
+    if dedup_threshold:
+        _mark_near_duplicates(out, rows, dedup_threshold)
+    # the manifest first, then the images of rejected rows (near-duplicates, files that turned bad) go:
+    # a kill in between leaves an image without a row, never a row without its image
+    _write_manifest(out, rows.values())
+    outputs = dict((str(p), rel) for p, rel in sources)
+    for source, row in rows.items():
+        if row["status"] != "ok":
+            (out / outputs[source]).unlink(missing_ok=True)
+    return {
+        "files": len(sources),
+        "done_before": len(sources) - len(todo),
+        "processed": len(todo),
+        "status": dict(Counter(r["status"] for r in rows.values())),
+        "reasons": dict(Counter(_kind(r["reason"]) for r in rows.values() if r["status"] == "rejected")),
+    }
+
+
+def _pending(sources: list[tuple[Path, str]], done: dict[str, dict], out: Path) -> list[tuple[str, str, str]]:
+    """(source, output relative to OUT, stamp) of the files the journal does not hold as they are now."""
     todo = []
-    for path, rel in todo_all:
+    for path, rel in sources:
         row = done.get(str(path))
         stamp = _stamp(path)
         if row and row.get("stamp") == stamp and (row["status"] != "ok" or (out / row["output"]).is_file()):
             continue
         todo.append((str(path), rel, stamp))
-    args = [(s, str(out / rel), size, tuple(m.upper() for m in modalities), frontal_only) for s, rel, _ in todo]
-    stamps = {s: stamp for s, _, stamp in todo}
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    return todo
 
-        bar = tqdm(total=len(todo), unit="file", desc="prepare")
-    import pydicom  # noqa: F401  (imported once here: forked workers inherit the modules instead of each loading them)
 
-    from spcxr_monai.transforms.io import LoadCXR  # noqa: F401
-
+def _convert(jobs: list[tuple], stamps: dict[str, str], out: Path, done: dict[str, dict], workers: int,
+             progress: bool) -> None:
+    """Run :func:`_prepare_one` on each job (in ``workers`` processes), journalling each row as it comes."""
+    bar = tqdm(total=len(jobs), unit="file", desc="prepare") if progress else None
     synced = time.monotonic()
     with open(out / JOURNAL, "a") as journal:
         if workers > 1:
             executor = ProcessPoolExecutor(max_workers=workers)
             # one file at a time: a radiograph takes 0.2-0.6 s to decode, so larger chunks leave a worker idle
-            results = executor.map(_prepare_one, *zip(*args), chunksize=1) if args else iter(())
+            results = executor.map(_prepare_one, *zip(*jobs), chunksize=1) if jobs else iter(())
         else:
-            executor, results = None, (_prepare_one(*a) for a in args)
+            executor, results = None, (_prepare_one(*job) for job in jobs)
         try:
             for row in results:
                 row["output"] = os.path.relpath(row["output"], out) if row["output"] else ""
@@ -324,25 +323,6 @@ def prepare_dataset(
                 executor.shutdown(cancel_futures=True)
             if bar is not None:
                 bar.close()
-    current = {str(p) for p, _ in todo_all}
-    rows = {s: r for s, r in done.items() if s in current}  # files since removed from SRC leave the manifest
-    if dedup_threshold:
-        _mark_near_duplicates(out, rows, dedup_threshold)
-    # the manifest first, then the images of rejected rows (near-duplicates, files that turned bad) go:
-    # a kill in between leaves an image without a row, never a row without its image
-    _write_manifest(out, rows.values())
-    outputs = dict((str(p), rel) for p, rel in todo_all)
-    for source, row in rows.items():
-        if row["status"] != "ok":
-            (out / outputs[source]).unlink(missing_ok=True)
-    summary = {
-        "files": len(todo_all),
-        "done_before": len(todo_all) - len(todo),
-        "processed": len(todo),
-        "status": dict(Counter(r["status"] for r in rows.values())),
-        "reasons": dict(Counter(_kind(r["reason"]) for r in rows.values() if r["status"] == "rejected")),
-    }
-    return summary
 
 
 def read_manifest(folder: str | os.PathLike) -> list[dict]:

@@ -19,6 +19,9 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pydicom
+from PIL import Image
+
 from spcxr_monai.data.errors import CXRInputError
 from spcxr_monai.data.formats import IMAGE_SUFFIXES, image_format, is_image_file
 
@@ -55,12 +58,8 @@ def check_readable(path: Path) -> None:
     fmt = image_format(path)
     try:
         if fmt == "dicom":
-            import pydicom
-
             pydicom.dcmread(path, stop_before_pixels=True)
         elif fmt == "pil":
-            from PIL import Image
-
             with Image.open(path) as image:
                 image.load()  # decodes the pixels: a truncated stream fails here, not in training
     except Exception as e:

@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import torch
+from sklearn.utils.class_weight import compute_class_weight
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +85,6 @@ def subsample_stratified(items: Sequence[dict], fraction: float, seed: int = 0) 
 def class_weights(items: Sequence[dict], num_classes: int, device=None):
     """Inverse-frequency class weights (mean 1 over the classes present) for ``CrossEntropyLoss(weight=...)``:
     scikit-learn's "balanced" weights; absent classes get 0."""
-    import torch
-    from sklearn.utils.class_weight import compute_class_weight
-
     labels = np.array([int(i["label"]) for i in items])
     present = np.unique(labels)
     weights = np.zeros(num_classes)

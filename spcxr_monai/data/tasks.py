@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from monai.utils import look_up_option
+
 __all__ = ["CLASSIFICATION_TASKS", "task_classes"]
 
 _PEDIATRIC_PNEUMONIA = ("pneumonia_bacterial", "pneumonia_viral")
@@ -20,7 +22,8 @@ CLASSIFICATION_TASKS: dict[str, tuple[list[str], dict[str, str]]] = {
 def task_classes(task: str) -> tuple[list[str], dict[str, str]]:
     """``(classes, class_map)`` of a classification task: ``3class`` (covid, pneumonia, normal) or
     ``screening`` (normal vs abnormal)."""
-    if task not in CLASSIFICATION_TASKS:
-        raise ValueError(f"unknown task {task!r}; choose one of {sorted(CLASSIFICATION_TASKS)}")
-    classes, class_map = CLASSIFICATION_TASKS[task]
+    try:
+        classes, class_map = look_up_option(task, CLASSIFICATION_TASKS)
+    except ValueError as e:
+        raise ValueError(f"task: {e}".rstrip()) from None
     return list(classes), dict(class_map)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +12,7 @@ from monai.engines.utils import PrepareBatch
 from monai.utils import CommonKeys
 from torch import nn
 
+from spcxr_monai.utils.generators import DeviceGenerator
 from spcxr_monai.transforms.group_mask import GMML_CORRUPTIONS, GMML_MAX_BLOCK_FRAC, GMML_MAX_RATIO, group_mask_batch
 
 __all__ = ["GMMLPrepareBatch", "MaskedL1Loss", "split_target"]
@@ -72,40 +72,25 @@ class GMMLPrepareBatch(PrepareBatch):
         self.seed = seed
         self.reset_each_epoch = reset_each_epoch
         self.in_loader = in_loader
-        self._generator: torch.Generator | None = None
-        self._pending_state: torch.Tensor | None = None
-        self._worker_seed: int | None = None  # the DataLoader worker whose stream ``_generator`` is
+        self.generator = DeviceGenerator(seed)
+        self._worker_seed: int | None = None  # the DataLoader worker whose stream ``generator`` is
 
     def reset(self) -> None:
         """Forget the generator; the next batch starts again from ``seed``."""
-        self._generator = None
-        self._pending_state = None
+        self.generator.reset()
         self._worker_seed = None
 
     def state_dict(self) -> dict:
         """The mask generator's state (for checkpoints: a resumed run draws the masks it would have drawn)."""
-        return {"generator": None if self._generator is None else self._generator.get_state()}
+        return self.generator.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self._generator = None
-        self._pending_state = state.get("generator")  # applied once the batch's device is known
+        self.generator.load_state_dict(state)
 
     def attach(self, engine: Engine) -> None:
         """Reseed at each epoch start when ``reset_each_epoch`` (so it can sit in a handler list)."""
         if self.reset_each_epoch:
             engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self.reset())
-
-    def _generator_on(self, device: torch.device) -> torch.Generator:
-        """The mask generator on ``device``: from ``seed`` (or the checkpointed state) at first use."""
-        if self._generator is None or self._generator.device != device:
-            self._generator = torch.Generator(device=device).manual_seed(self.seed)
-            if self._pending_state is not None:
-                try:
-                    self._generator.set_state(self._pending_state)
-                except RuntimeError:  # saved on another kind of device: its stream cannot continue here
-                    warnings.warn("mask generator state saved on another device; masks restart from the seed")
-                self._pending_state = None
-        return self._generator
 
     def collate(self, items: Sequence[Any]) -> Any:
         """``collate_fn`` for the ``DataLoader``: MONAI's ``list_data_collate``, plus, when ``in_loader``,
@@ -115,14 +100,11 @@ class GMMLPrepareBatch(PrepareBatch):
         if not self.in_loader:
             return batch
         worker = torch.utils.data.get_worker_info()
-        if worker is None:
-            generator = self._generator_on(torch.device("cpu"))
-        else:
+        if worker is not None and self._worker_seed != worker.seed:
             # A forked worker inherits this object's generator: every worker would draw the same masks.
-            if self._worker_seed != worker.seed:
-                self._generator = torch.Generator().manual_seed((self.seed * 1_000_003 + worker.seed) % 2**63)
-                self._worker_seed = worker.seed
-            generator = self._generator
+            self.generator.set(torch.Generator().manual_seed((self.seed * 1_000_003 + worker.seed) % 2**63))
+            self._worker_seed = worker.seed
+        generator = self.generator.get("cpu")
         images = batch[self.image_key]
         images = images.as_tensor() if hasattr(images, "as_tensor") else images
         batch[CORRUPTED_KEY], batch[MASK_KEY] = group_mask_batch(
@@ -149,7 +131,7 @@ class GMMLPrepareBatch(PrepareBatch):
                 "DataLoader as its collate_fn."
             )
         else:
-            corrupted, mask = group_mask_batch(images, generator=self._generator_on(images.device), **self.mask_args)
+            corrupted, mask = group_mask_batch(images, generator=self.generator.get(images.device), **self.mask_args)
         return corrupted, torch.cat([images, mask], dim=1), (), {}
 
 

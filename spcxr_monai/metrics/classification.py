@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
 __all__ = ["classification_report", "save_confusion_matrix_png"]
@@ -69,8 +70,6 @@ def classification_report(probs: np.ndarray, labels: np.ndarray, class_names: Se
 
 def save_confusion_matrix_png(report: dict, path: str, title: str = "Confusion matrix") -> None:
     """Draw ``report["confusion_matrix"]`` (rows true, columns predicted) with counts and row shares."""
-    from matplotlib.figure import Figure  # no pyplot: leaves the caller's backend alone
-
     cm = np.asarray(report["confusion_matrix"], dtype=np.float64)
     names = report["classes"]
     share = _safe_div(cm, cm.sum(1, keepdims=True))

@@ -10,12 +10,18 @@ much they carry the difference: the most shifted images.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import random
 from dataclasses import dataclass, field
 
 import numpy as np
+from matplotlib.figure import Figure  # the object API leaves pyplot's backend alone
 
-__all__ = ["DriftResult", "image_features", "mmd_permutation_test", "plot_drift"]
+from spcxr_monai.data.datalist import find_images
+from spcxr_monai.data.dedup import drop_near_duplicates
+from spcxr_monai.data.errors import CXRInputError
+from spcxr_monai.networks.features import image_features, load_feature_encoder
+
+__all__ = ["DriftResult", "drift_report", "mmd_permutation_test", "plot_drift"]
 
 
 @dataclass
@@ -91,48 +97,76 @@ def mmd_permutation_test(
     return DriftResult(p_value, observed, effect, bandwidth, witness, null)
 
 
-def image_features(
-    files: Sequence[str | os.PathLike],
+def drift_report(
+    reference_dir: str | os.PathLike,
+    new_dir: str | os.PathLike,
+    n: int | None = None,
+    permutations: int = 1000,
+    seed: int = 0,
     checkpoint: str = "released",
     image_size: int = 128,
-    model_size: str = "tiny",
-    batch_size: int = 64,
-    device: str = "cpu",
-) -> np.ndarray:
-    """(N, D) mean-pooled final tokens of a pretrained encoder for image files, read as the bundles read them
-    (``cxr_preprocessing``: checked, resized, z-scored).
+    keep_duplicates: bool = False,
+    top: int = 10,
+    plot: str | os.PathLike | None = None,
+) -> dict:
+    """Has the images of ``new_dir`` drifted from those of ``reference_dir``? (``spcxr drift``)
+
+    New images with a near-duplicate in the reference are dropped first (a copy is no evidence of
+    sameness); at most ``n`` images per side are drawn (seeded); the pretrained encoder's features of both
+    go through :func:`mmd_permutation_test`.
 
     Args:
-        files: image paths (any format the toolkit reads).
-        checkpoint: ``released`` (the default encoder), a release's name or a GMML / encoder checkpoint.
+        reference_dir, new_dir: folders of images (searched recursively).
+        n: at most this many images per side (None: all).
+        permutations, seed: of the test (and of the draw).
+        checkpoint: the encoder: ``released``, a release's name or a checkpoint file.
+        image_size: the encoder's input side.
+        keep_duplicates: keep new images that have a near-duplicate in the reference.
+        top: how many of the most shifted new images to list.
+        plot: a PNG to write (:func:`plot_drift`), or None.
+
+    Returns:
+        ``{"p_value", "mmd2", "effect_size", "n_reference", "n_new", "near_duplicates_dropped",
+        "most_shifted": [{"image", "witness"}], "plot"?}``.
+
+    Raises:
+        CXRInputError: a folder with fewer than 2 images.
     """
-    from monai.data import DataLoader, Dataset
-    from monai.transforms import Compose
-
-    from spcxr_monai.engines import extract_features
-    from spcxr_monai.networks import create_vit_classifier, maybe_load_encoder_weights
-    from spcxr_monai.transforms import cxr_preprocessing
-
-    network = maybe_load_encoder_weights(create_vit_classifier(model_size, img_size=image_size), checkpoint)
-    prep = Compose(cxr_preprocessing(image_size, file_key=None, ensure_type=True, track_meta=False))
-    data = Dataset([{"image": str(f), "label": 0} for f in files], prep)
-    features, _ = extract_features(network, DataLoader(data, batch_size=batch_size), device=device)
-    return features
+    reference, new = (find_images(folder) for folder in (reference_dir, new_dir))
+    for folder, files in ((reference_dir, reference), (new_dir, new)):
+        if len(files) < 2:
+            raise CXRInputError(folder, f"needs at least 2 images, found {len(files)}")
+    dropped = 0
+    if not keep_duplicates:
+        kept, gone = drop_near_duplicates([{"image": str(f)} for f in new], [{"image": str(f)} for f in reference])
+        new, dropped = [i["image"] for i in kept], len(gone)
+    rng = random.Random(seed)
+    reference, new = (sorted(rng.sample(list(f), min(n, len(f)))) if n else f for f in (reference, new))
+    network = load_feature_encoder(checkpoint, image_size)
+    features = image_features([*reference, *new], network, image_size=image_size)
+    ref_f, new_f = features[: len(reference)], features[len(reference) :]
+    result = mmd_permutation_test(ref_f, new_f, permutations=permutations, seed=seed)
+    order = np.argsort(-result.witness)[:top]
+    report = {
+        "p_value": result.p_value, "mmd2": result.mmd2, "effect_size": result.effect_size,
+        "n_reference": len(reference), "n_new": len(new), "near_duplicates_dropped": dropped,
+        "most_shifted": [{"image": str(new[i]), "witness": float(result.witness[i])} for i in order],
+    }
+    if plot:
+        plot_drift(result, ref_f, new_f, plot)
+        report["plot"] = os.fspath(plot)
+    return report
 
 
 def plot_drift(result: DriftResult, reference: np.ndarray, new: np.ndarray, path: str | os.PathLike) -> None:
     """The permutation distribution with the observed MMD², and the two samples' features on their first
     two principal components (the new sample coloured by its witness value)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     pooled = np.concatenate([reference, new])
     centred = pooled - pooled.mean(0)
     _, _, components = np.linalg.svd(centred, full_matrices=False)
     xy = centred @ components[:2].T
-    fig, (ax_null, ax_pca) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_null, ax_pca = fig.subplots(1, 2)
     ax_null.hist(result.null, bins=40, color="0.7", label="permutations")
     ax_null.axvline(result.mmd2, color="crimson", label=f"observed (p = {result.p_value:.3g})")
     ax_null.set(xlabel="MMD²", ylabel="count", title="two-sample test")
@@ -144,4 +178,3 @@ def plot_drift(result: DriftResult, reference: np.ndarray, new: np.ndarray, path
     ax_pca.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -9,6 +9,7 @@ from spcxr_monai.networks.encoder import (
     set_fused_attention,
     size_config,
 )
+from spcxr_monai.networks.features import encoder_features, image_features, load_feature_encoder
 from spcxr_monai.networks.gmml_vit import (
     GMMLViT,
     ReconstructionHead,
@@ -39,9 +40,12 @@ __all__ = [
     "create_unetr",
     "create_vit_classifier",
     "default_reconstruction_blocks",
+    "encoder_features",
     "encoder_of",
     "encoder_state_dict",
     "load_encoder_weights",
+    "image_features",
+    "load_feature_encoder",
     "maybe_load_encoder_weights",
     "maybe_load_gmml_weights",
     "resize_position_embeddings",

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from monai.utils import ensure_tuple_rep
 
+from spcxr_monai.utils.generators import DeviceGenerator
+
 __all__ = ["RandAffineBatch"]
 
 
@@ -51,35 +53,22 @@ class RandAffineBatch:
         self.scale_range = tuple(float(s) for s in ensure_tuple_rep(scale_range, 2))
         self.translate_range = tuple(float(t) for t in ensure_tuple_rep(translate_range, 2))
         self.padding_mode = padding_mode
-        self._seed = 0
-        self._generator: torch.Generator | None = None
-        self._pending_state: torch.Tensor | None = None
+        self.generator = DeviceGenerator(0)
 
     def set_random_state(self, seed: int | None = None) -> RandAffineBatch:
         """Seed the parameter generator (created on the first batch's device)."""
-        self._seed = 0 if seed is None else int(seed)
-        self._generator = None
-        self._pending_state = None
+        self.generator.reset(0 if seed is None else seed)
         return self
 
     def state_dict(self) -> dict:
-        return {"generator": None if self._generator is None else self._generator.get_state()}
+        return self.generator.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self._generator = None
-        self._pending_state = state.get("generator")
-
-    def _generator_on(self, device: torch.device) -> torch.Generator:
-        if self._generator is None or self._generator.device != device:
-            self._generator = torch.Generator(device=device).manual_seed(self._seed)
-            if self._pending_state is not None:
-                self._generator.set_state(self._pending_state)
-                self._pending_state = None
-        return self._generator
+        self.generator.load_state_dict(state)
 
     def theta(self, batch: int, height: int, width: int, device: torch.device) -> torch.Tensor:
         """(B, 2, 3) matrices for ``affine_grid``: output pixel -> input pixel, in normalised coordinates."""
-        g = self._generator_on(device)
+        g = self.generator.get(device)
         u = torch.rand((5, batch), generator=g, device=device) * 2 - 1  # U[-1, 1]
         apply = (torch.rand(batch, generator=g, device=device) < self.prob).float()
         angle = u[0] * self.rotate_range * apply

@@ -2,7 +2,7 @@
 
 A SEG references its source image (study, series and SOP instance UIDs, patient) so a PACS or viewer
 shows it over the radiograph. It needs ``highdicom`` (``pip install highdicom``, in
-``requirements.txt``), imported only when a SEG is written.
+``requirements.txt``), imported through MONAI's ``optional_import``: a missing package fails when a SEG is written, not on import.
 """
 
 from __future__ import annotations
@@ -16,9 +16,17 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
+from monai.utils import optional_import
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+from pydicom.valuerep import DA, DT, TM
 
 from spcxr_monai.data.dicom import is_dicom_file, pixel_spacing
 from spcxr_monai.data.errors import CXRInputError
+from spcxr_monai.utils.atomic import atomic_write
+
+hd, _ = optional_import("highdicom")  # only writing a SEG needs it (the "dicom-seg" extra)
 
 __all__ = ["SaveDicomSeg", "SaveDicomSegd", "SaveDicomSegD", "SaveDicomSegDict"]
 
@@ -83,10 +91,6 @@ class SaveDicomSeg(Transform):
         Raises:
             CXRInputError: the source is not DICOM, or the mask's size differs from the source's.
         """
-        import highdicom as hd
-        import pydicom
-        from pydicom.sr.codedict import codes
-
         source_file = os.fspath(source_file)
         if not is_dicom_file(source_file):
             raise CXRInputError(source_file, "a DICOM SEG needs a DICOM source image")
@@ -136,11 +140,9 @@ class SaveDicomSeg(Transform):
         folder = self.output_dir
         if self.data_root_dir:  # keep the source's folder below data_root_dir, as MONAI's SaveImage does
             folder = folder / Path(os.path.relpath(Path(source_file).resolve().parent, Path(self.data_root_dir).resolve()))
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{Path(source_file).stem}_{self.output_postfix}.dcm"
-        partial = path.with_name(path.name + ".partial")
-        seg.save_as(partial)
-        os.replace(partial, path)
+        with atomic_write(path) as f:
+            seg.save_as(f)
         return path
 
 
@@ -151,8 +153,6 @@ def _add_plane_orientation_of_projection(seg: Any, source: Any) -> None:
     properties of undefined (reading 'ImageOrientationPatient')"), with another it refuses the SEG as
     orthogonal to its source. highdicom writes none when the source has none. Frames still reference their
     source image by SOP instance UID."""
-    from pydicom.dataset import Dataset
-
     if "ImageOrientationPatient" in source or "PlaneOrientationSequence" in seg.SharedFunctionalGroupsSequence[0]:
         return
     orientation = Dataset()
@@ -167,8 +167,6 @@ def _blank_unparseable_dates(ds: Any) -> Any:
     highdicom copies these attributes into the SEG and refuses such values. They are type 2 in the
     study and patient modules, so empty is allowed.
     """
-    from pydicom.valuerep import DA, DT, TM
-
     parsers = {"DA": DA, "TM": TM, "DT": DT}
     for element in ds:
         if element.VR in parsers and element.value not in (None, ""):

@@ -23,6 +23,7 @@ Pixel-aligned grids keep the loop over block rounds (tens), never over pixels or
 from __future__ import annotations
 
 import math
+from enum import Enum
 from collections.abc import Hashable, Mapping, Sequence
 from typing import NamedTuple
 
@@ -33,8 +34,11 @@ from monai.config.type_definitions import NdarrayOrTensor
 from monai.transforms import MapTransform, Randomizable, RandomizableTransform
 from monai.utils import TransformBackends, convert_to_dst_type, convert_to_tensor, ensure_tuple_rep
 
+from spcxr_monai.utils.options import choose
+
 __all__ = [
     "CORRUPTIONS",
+    "Corruption",
     "GMML_CORRUPTIONS",
     "GMML_MAX_BLOCK_FRAC",
     "GMML_MAX_RATIO",
@@ -47,7 +51,18 @@ __all__ = [
     "RandGroupMaskDict",
 ]
 
-CORRUPTIONS = ("noise", "zeros", "shuffle", "replace")
+
+
+class Corruption(str, Enum):
+    """What fills a corrupted block (see the module docstring)."""
+
+    NOISE = "noise"
+    ZEROS = "zeros"
+    SHUFFLE = "shuffle"
+    REPLACE = "replace"
+
+
+CORRUPTIONS = tuple(c.value for c in Corruption)
 # GMML's defaults, the one source for the transforms, the engine's GMMLPrepareBatch and the pretraining
 # bundle (whose train.json repeats them as its parameters; a test keeps the two equal)
 GMML_MAX_RATIO = 0.75  # target corrupted fraction drawn in [0.5, 0.75]
@@ -67,9 +82,10 @@ def _check_args(max_ratio: float, max_block_frac: float, align: int, corruptions
         raise ValueError(f"max_block_frac must be in (0, 1], got {max_block_frac}.")
     if int(align) < 1:
         raise ValueError(f"align must be >= 1, got {align}.")
-    unknown = [c for c in corruptions if c not in CORRUPTIONS]
-    if unknown or not corruptions:
-        raise ValueError(f"corruptions must be a non-empty subset of {CORRUPTIONS}, got {tuple(corruptions)}.")
+    if not corruptions:
+        raise ValueError(f"corruptions must be a non-empty subset of {CORRUPTIONS}, got none.")
+    for corruption in corruptions:
+        choose("corruptions", corruption, Corruption)
 
 
 def _uniform_int(low: torch.Tensor, high: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -85,12 +101,12 @@ class _CellMasks(NamedTuple):
     shift_r: torch.Tensor | None  # long (B, rows, cols): row offset (cells) of each covered cell's shuffle source
     shift_c: torch.Tensor | None
     n_blocks: torch.Tensor  # long (B,): blocks placed until the target was met
-    block_cells: torch.Tensor | None  # float (B,): their mean area in cells, clipped at the border (with_stats)
+    block_cells: torch.Tensor | None  # float (B,): their mean area in cells, clipped at the border (to compare draws)
 
 
 def _draw_cells_rounds(
     batch: int, rows: int, cols: int, cell_area: torch.Tensor | float, target: torch.Tensor, max_h: int, max_w: int,
-    generator: torch.Generator, with_sources: bool, with_stats: bool = False,
+    generator: torch.Generator, with_sources: bool,
 ) -> _CellMasks:
     """One block per image per round until every image is covered to its target: tens of rounds of a few
     tensor operations each (the pixel grid's path; the cell grid's reference)."""
@@ -150,7 +166,8 @@ def _draw_cells_vectorised(
     placing one block per round until the target is met keeps: the same distribution of masks, block
     counts and sizes in about 60 tensor operations, whatever the batch size and however many blocks an
     image needs. A further chunk is drawn only while some image is not covered yet (none of 20,000
-    images needed one at 128 blocks, on 8x8 to 28x28 cells with GMML's defaults)."""
+    images needed one at 128 blocks, on 8x8 to 28x28 cells with GMML's defaults). ``with_stats`` adds the
+    blocks' mean area (which the round-by-round draw always gives), to compare the two draws."""
     device = generator.device
     grid_r = torch.arange(rows, device=device)
     grid_c = torch.arange(cols, device=device)
@@ -209,12 +226,11 @@ def _draw_cells_vectorised(
 
 def _draw_cells(
     batch: int, height: int, width: int, max_ratio: float, max_block_frac: float, align: int,
-    generator: torch.Generator, with_sources: bool, with_stats: bool = False,
+    generator: torch.Generator, with_sources: bool,
 ) -> _CellMasks:
     """GMML block masks on the ``align`` cell grid, drawn on the generator's device: all blocks at once on
     a cell grid of up to ``VECTORISED_MAX_CELLS`` cells (patch-aligned masks), round by round on larger
-    (pixel) grids, whose (B, blocks, rows, cols) candidates would not fit. ``with_stats`` adds the blocks'
-    mean area (to compare the two draws)."""
+    (pixel) grids, whose (B, blocks, rows, cols) candidates would not fit."""
     device = generator.device
     rows, cols = math.ceil(height / align), math.ceil(width / align)  # grid size in cells
     # pixel area of each cell to measure coverage in pixels: a number, or a grid where border cells are cut
@@ -230,7 +246,7 @@ def _draw_cells(
     max_h = max(1, int(max_block_frac * height) // align)
     max_w = max(1, int(max_block_frac * width) // align)
     draw = _draw_cells_vectorised if rows * cols <= VECTORISED_MAX_CELLS else _draw_cells_rounds
-    return draw(batch, rows, cols, cell_area, target, max_h, max_w, generator, with_sources, with_stats)
+    return draw(batch, rows, cols, cell_area, target, max_h, max_w, generator, with_sources)
 
 
 def draw_group_masks(

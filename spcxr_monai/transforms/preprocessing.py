@@ -19,6 +19,7 @@ def cxr_preprocessing(
     file_key: str | None = "image_file",
     ensure_type: bool = False,
     track_meta: bool = True,
+    load: bool = True,
 ) -> list[MapTransform]:
     """Dictionary transforms that turn a CXR file (and its lung mask) into model input.
 
@@ -36,6 +37,7 @@ def cxr_preprocessing(
         ensure_type: end with ``EnsureTyped`` (for evaluation and inference; training ends its
             augmentation with one).
         track_meta: ``EnsureTyped``'s ``track_meta``.
+        load: start with :class:`LoadCXRd`; False: the items already hold decoded (1, rows, cols) images.
 
     Returns:
         the transforms in order, for ``Compose`` (inference configs invert the ``Resized`` by them).
@@ -43,8 +45,8 @@ def cxr_preprocessing(
     size = [image_size, image_size] if isinstance(image_size, int) else list(image_size)
     keys = [image_key] if label_key is None else [image_key, label_key]
     chain: list[MapTransform] = [CopyItemsd(keys=image_key, names=file_key)] if file_key else []
+    chain += [LoadCXRd(keys=keys)] if load else []
     chain += [
-        LoadCXRd(keys=keys),
         Resized(keys=keys, spatial_size=size, mode=["area", "nearest"][: len(keys)]),
         NormalizeIntensityd(keys=image_key),
     ]

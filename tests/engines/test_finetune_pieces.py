@@ -10,14 +10,11 @@ import pytest
 import torch
 from ignite.engine import Engine
 
-from spcxr_monai.engines import (
-    FeatureProbeHandler,
-    extract_features,
-    param_groups_layer_decay,
-    probe_accuracy,
-    save_atomic,
-    vit_layer_id,
-)
+from spcxr_monai.engines import param_groups_layer_decay, vit_layer_id
+from spcxr_monai.handlers import FeatureProbeHandler, SegmentationOverlayWriter
+from spcxr_monai.metrics import probe_accuracy
+from spcxr_monai.networks import encoder_features
+from spcxr_monai.utils import save_atomic
 from spcxr_monai.networks import create_unetr, create_vit_classifier, maybe_load_encoder_weights
 from spcxr_monai.utils import configure_threads
 
@@ -94,9 +91,9 @@ def _loader(n: int, size: int = 32):
     return [{"image": images[i : i + 4], "label": labels[i : i + 4]} for i in range(0, n, 4)]
 
 
-def test_extract_features_mean_pools_the_final_tokens():
+def test_encoder_features_mean_pools_the_final_tokens():
     net = create_vit_classifier("tiny", img_size=32).eval()
-    feats, labels = extract_features(net, _loader(8), amp="none")
+    feats, labels = encoder_features(net, _loader(8), amp="none")
     assert feats.shape == (8, 192) and labels.tolist() == [0, 1] * 4
     with torch.no_grad():
         tokens, _ = net.vit(_loader(8)[0]["image"])
@@ -146,7 +143,6 @@ def test_configure_threads_follows_argument_then_environment(monkeypatch):
 
 
 def test_segmentation_overlay_draws_truth_green_and_prediction_red_over_grey():
-    from spcxr_monai.engines import SegmentationOverlayWriter
 
     image = torch.linspace(-1, 1, 64 * 64).reshape(1, 64, 64)
     label = torch.zeros(1, 64, 64)

@@ -10,12 +10,11 @@ from spcxr_monai.engines import (
     AutocastInferer,
     GMMLPrepareBatch,
     MaskedL1Loss,
-    latest_checkpoint,
-    cpu_has_fast_bf16,
     param_groups_weight_decay,
-    resolve_amp_dtype,
     split_target,
 )
+from spcxr_monai.handlers import latest_checkpoint
+from spcxr_monai.utils import cpu_has_fast_bf16, resolve_amp_dtype
 from spcxr_monai.networks import create_gmml_vit
 
 

@@ -26,7 +26,7 @@ def test_mask_round_trips_and_references_the_source(tmp_path, dicom_dir, name):
     mask = _rectangle(source.Rows, source.Columns)
     path = SaveDicomSeg(tmp_path)(torch.as_tensor(mask), dicom_dir / name)
 
-    assert path == tmp_path / f"{name[:-4]}_seg.dcm" and not list(tmp_path.glob("*.partial"))
+    assert path == tmp_path / f"{name[:-4]}_seg.dcm" and not list(tmp_path.glob(".tmp_*"))
     seg = pydicom.dcmread(path)
     assert seg.Modality == "SEG" and seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"
     assert (seg.Rows, seg.Columns) == (source.Rows, source.Columns)

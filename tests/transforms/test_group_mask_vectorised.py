@@ -24,7 +24,7 @@ def _stats(draw, n: int, size: int, align: int, seed: int, **kwargs) -> dict[str
     g = torch.Generator().manual_seed(seed)
     target = torch.empty(n).uniform_(0.5 * size**2, 0.75 * size**2, generator=g)
     max_side = max(1, int(0.3 * size) // align)
-    cells = draw(n, rows, rows, area, target, max_side, max_side, g, True, True, **kwargs)
+    cells = draw(n, rows, rows, area, target, max_side, max_side, g, True, **kwargs)
     covered = (cells.mask * area).flatten(1).sum(1)
     assert (covered >= target).all()  # every image reaches its own target
     return {"fraction": covered / size**2, "blocks": cells.n_blocks.float(), "cells": cells.block_cells,
@@ -36,7 +36,7 @@ def _stats(draw, n: int, size: int, align: int, seed: int, **kwargs) -> dict[str
 def test_vectorised_draw_has_the_distributions_of_the_round_by_round_draw(size, align, chunk):
     n = 3000
     rounds = _stats(_draw_cells_rounds, n, size, align, seed=0)
-    vector = _stats(functools.partial(_draw_cells_vectorised, chunk=chunk), n, size, align, seed=1)
+    vector = _stats(functools.partial(_draw_cells_vectorised, chunk=chunk, with_stats=True), n, size, align, seed=1)
     for key in ("fraction", "blocks", "cells"):
         a, b = rounds[key], vector[key]
         assert abs(a.mean() - b.mean()) <= 0.04 * a.mean(), key
@@ -52,7 +52,7 @@ def test_vectorised_draw_has_the_distributions_of_the_round_by_round_draw(size, 
 def test_vectorised_draw_rejects_nothing_it_should_cover():
     # a single chunk covers every image's target (the chunk is sized so a second one is a rarity)
     g = torch.Generator().manual_seed(3)
-    cells = _draw_cells(512, 224, 224, 0.75, 0.3, 16, g, with_sources=False, with_stats=True)
+    cells = _draw_cells(512, 224, 224, 0.75, 0.3, 16, g, with_sources=False)
     assert cells.n_blocks.max() <= group_mask.BLOCKS_PER_CHUNK
     assert (cells.n_blocks >= 1).all()
     # the blocks kept are the shortest prefix: fractions sit between the target range and one block above it

@@ -13,10 +13,10 @@ import glob
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
+import ignite.distributed as idist
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
@@ -24,54 +24,15 @@ from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointSaver
 
 from spcxr_monai.errors import SpcxrError
+from spcxr_monai.utils.atomic import TMP_PREFIX, save_atomic
 
-__all__ = ["AtomicCheckpointSaver", "AtomicDiskSaver", "NonFiniteWeightsError", "latest_checkpoint", "save_atomic"]
+__all__ = ["AtomicCheckpointSaver", "AtomicDiskSaver", "NonFiniteWeightsError", "latest_checkpoint"]
 
 logger = logging.getLogger(__name__)
-_TMP_PREFIX = ".tmp_"
 
 
 class NonFiniteWeightsError(SpcxrError, FloatingPointError):
     """A checkpoint was about to store NaN or infinite weights."""
-
-
-def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    A crash or kill at any moment leaves either the previous file or the new one, never a truncated one.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=".pt", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a checkpoint is an ordinary file
-        os.replace(tmp, path)
-        _fsync_dir(folder)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _fsync_dir(folder: str) -> None:
-    """Make the rename itself durable (a power cut after ``os.replace`` could otherwise undo it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows: folders cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def count_non_finite(checkpoint: Mapping) -> int:
@@ -106,8 +67,6 @@ class AtomicDiskSaver(BaseSaveHandler):
         os.makedirs(self.dirname, exist_ok=True)
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
-        import ignite.distributed as idist
-
         filename = self.filename or filename
         if idist.get_rank() != 0:
             return
@@ -144,10 +103,8 @@ class AtomicCheckpointSaver(CheckpointSaver):
         for ckpt in (self._final_checkpoint, self._key_metric_checkpoint, self._interval_checkpoint):
             if ckpt is not None:
                 ckpt.save_handler = AtomicDiskSaver(save_dir, getattr(ckpt.save_handler, "filename", None))
-        import ignite.distributed as idist
-
         if idist.get_rank() == 0:  # only rank 0 writes here
-            for tmp in glob.glob(os.path.join(glob.escape(save_dir), f"{_TMP_PREFIX}*")):
+            for tmp in glob.glob(os.path.join(glob.escape(save_dir), f"{TMP_PREFIX}*")):
                 os.remove(tmp)  # left by a write that was killed: never complete, never read
         self._file_prefix = file_prefix
 

@@ -3,7 +3,8 @@
 Masked L1 says how well the network fills holes, not whether its features separate diseases; SSL
 projects (DINO, iBOT, GMML) therefore track a k-NN or linear-probe accuracy of the frozen encoder on a
 small labelled set every few epochs, and pick checkpoints by it. :class:`FeatureProbeHandler` does that
-inside a MONAI trainer; :func:`extract_features` and :func:`probe_accuracy` are usable on their own.
+inside a MONAI trainer; :func:`~spcxr_monai.networks.encoder_features` and :func:`~spcxr_monai.metrics.probe_accuracy` are
+usable on their own.
 """
 
 from __future__ import annotations
@@ -16,87 +17,16 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
-from monai.utils import CommonKeys
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from spcxr_monai.engines.checkpoint import save_atomic
-from spcxr_monai.engines.inferer import resolve_amp_dtype
-from spcxr_monai.networks.transfer import encoder_of
+from spcxr_monai.metrics.probe import Probe, probe_accuracy
+from spcxr_monai.networks.features import encoder_features
+from spcxr_monai.utils.options import choose
+from spcxr_monai.utils.atomic import atomic_write, save_atomic
 
-__all__ = ["FeatureProbeHandler", "extract_features", "probe_accuracy"]
+__all__ = ["FeatureProbeHandler"]
 
 logger = logging.getLogger(__name__)
-PROBES = ("knn", "logistic")
-
-
-@torch.no_grad()
-def extract_features(
-    network: nn.Module,
-    loader: Iterable,
-    device: torch.device | str = "cpu",
-    amp: str | None = "auto",
-    image_key: str = CommonKeys.IMAGE,
-    label_key: str = CommonKeys.LABEL,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean-pooled final tokens of the network's ViT encoder for every batch of ``loader``.
-
-    Args:
-        network: a MONAI ``ViT`` or a module holding one as ``.vit`` (GMMLViT, ViTClassifier, UNETR).
-        loader: batches of dicts with ``image_key`` (B, C, H, W) and ``label_key`` (B,).
-        device: where to run.
-        amp: autocast precision (see :func:`spcxr_monai.engines.resolve_amp_dtype`).
-
-    Returns:
-        ``(features, labels)``: float32 (N, D) and int (N,).
-    """
-    vit = encoder_of(network)
-    was_training = vit.training
-    vit.eval()
-    dtype = resolve_amp_dtype(amp, device)
-    device_type = torch.device(device).type
-    feats, labels = [], []
-    try:
-        for batch in loader:
-            images = torch.as_tensor(batch[image_key]).to(device, dtype=torch.float32)
-            with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                tokens, _ = vit(images)
-            feats.append(tokens.float().mean(dim=1).cpu())
-            labels.append(torch.as_tensor(batch[label_key]).reshape(-1).cpu())
-    finally:
-        vit.train(was_training)
-    return torch.cat(feats).numpy(), torch.cat(labels).long().numpy()
-
-
-def probe_accuracy(
-    train_features: np.ndarray,
-    train_labels: np.ndarray,
-    test_features: np.ndarray,
-    test_labels: np.ndarray,
-    probe: str = "knn",
-    k: int = 20,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Accuracy of a k-NN (cosine, distance-weighted) or logistic-regression probe on frozen features.
-
-    Returns:
-        ``{"accuracy": ..., "balanced_accuracy": ...}`` on the test features.
-    """
-    if probe == "knn":
-        model = KNeighborsClassifier(n_neighbors=min(k, len(train_labels)), metric="cosine", weights="distance")
-    elif probe == "logistic":
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.5, random_state=seed))
-    else:
-        raise ValueError(f"probe must be one of {PROBES}, got {probe!r}.")
-    predicted = model.fit(train_features, train_labels).predict(test_features)
-    return {
-        "accuracy": float(np.mean(predicted == test_labels)),
-        "balanced_accuracy": float(balanced_accuracy_score(test_labels, predicted)),
-    }
 
 
 class FeatureProbeHandler:
@@ -137,8 +67,7 @@ class FeatureProbeHandler:
         summary_writer=None,
         metric_name: str = "probe_accuracy",
     ) -> None:
-        if probe not in PROBES:
-            raise ValueError(f"probe must be one of {PROBES}, got {probe!r}.")
+        choose("probe", probe, Probe)
         if interval < 1:
             raise ValueError(f"interval must be >= 1, got {interval}.")
         self.network, self.train_loader, self.val_loader = network, train_loader, val_loader
@@ -162,8 +91,8 @@ class FeatureProbeHandler:
             with open(self._history_path(), encoding="utf-8") as f:  # a resumed run continues the curve
                 self.history = [h for h in json.load(f)["history"] if h["epoch"] < epoch]
             self.best = max((h[self.metric_name] for h in self.history), default=-1.0)
-        train = extract_features(self.network, self.train_loader, self.device, self.amp)
-        val = extract_features(self.network, self.val_loader, self.device, self.amp)
+        train = encoder_features(self.network, self.train_loader, self.device, self.amp)
+        val = encoder_features(self.network, self.val_loader, self.device, self.amp)
         scores = probe_accuracy(*train, *val, probe=self.probe, k=self.k)
         value = scores["accuracy"]
         engine.state.metrics[self.metric_name] = value
@@ -180,6 +109,6 @@ class FeatureProbeHandler:
                 save_atomic(self.network.state_dict(), os.path.join(self.save_dir, self.best_filename))
             best = max(self.history, key=lambda h: h[self.metric_name])
             summary = {"probe": self.probe, "k": self.k, "best_epoch": best["epoch"], "history": self.history}
-            with open(self._history_path(), "w", encoding="utf-8") as f:
+            with atomic_write(self._history_path(), "w") as f:
                 json.dump(summary, f, indent=1)
         self.best = max(self.best, value)

@@ -26,7 +26,7 @@ from ignite.handlers import Checkpoint
 from monai.handlers import CheckpointLoader
 from monai.transforms import Randomizable, Transform
 
-from spcxr_monai.engines.checkpoint import latest_checkpoint
+from spcxr_monai.handlers.checkpoint import latest_checkpoint
 from spcxr_monai.errors import SpcxrError
 
 __all__ = ["CheckpointMismatchError", "RandomStates", "ResumeLoader", "RunRecord", "ValidationBest", "data_fingerprint"]

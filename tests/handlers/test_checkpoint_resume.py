@@ -11,11 +11,11 @@ from ignite.engine import Events
 from monai.engines import SupervisedTrainer
 from monai.transforms import Compose, RandFlipd, RandGaussianNoised
 
-from spcxr_monai.engines import (
+from spcxr_monai.engines import GMMLPrepareBatch
+from spcxr_monai.handlers import (
     AtomicCheckpointSaver,
     AtomicDiskSaver,
     CheckpointMismatchError,
-    GMMLPrepareBatch,
     NonFiniteLossError,
     NonFiniteWeightsError,
     RandomStates,

@@ -1,16 +1,13 @@
-"""Process-wide settings the bundles apply at start-up; an operation counter for benchmarks and tests."""
+"""How many CPU threads torch uses: the bundles set it once at start-up."""
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
-from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["OpCounter", "available_cpus", "common_parent", "configure_threads"]
+__all__ = ["available_cpus", "configure_threads"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,34 +43,3 @@ def configure_threads(num_threads: int | None = None) -> int:
     torch.set_num_threads(num_threads)
     logger.info("torch uses %d CPU threads", num_threads)
     return num_threads
-
-
-def common_parent(files: list[str] | tuple[str, ...]) -> str:
-    """The deepest folder holding all ``files`` ("" for none): outputs written relative to it keep the
-    inputs' sub-folders, so ``p1/IM-0001.png`` and ``p2/IM-0001.png`` give two results, not one."""
-    if not files:
-        return ""
-    return os.path.commonpath([os.path.dirname(os.path.abspath(os.fspath(f))) for f in files])
-
-
-def on_terminal(stream: Any = None) -> bool:
-    """True when ``stream`` (stderr by default) is an interactive terminal: progress bars show there and
-    stay out of log files and CI output."""
-    stream = sys.stderr if stream is None else stream
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # closed or replaced streams
-        return False
-
-
-class OpCounter(TorchDispatchMode):
-    """Counts the ATen operations dispatched while it is active (views included): the launches a GPU would
-    see, for benchmarks and tests of per-step host work. ``with OpCounter() as ops: ...; ops.count``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.count += 1
-        return func(*args, **(kwargs or {}))

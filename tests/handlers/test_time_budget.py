@@ -9,7 +9,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.optimizers import WarmupCosineSchedule
 
-from spcxr_monai.engines import TimeBudget
+from spcxr_monai.handlers import TimeBudget
 
 
 def _engine(step_s: float, steps_per_epoch: int = 4) -> tuple[Engine, WarmupCosineSchedule, list]:
