@@ -25,11 +25,37 @@ BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "spcxr_gmml_pretrain"
 
 def run(amp: str, data_dir: Path, work: Path, args: argparse.Namespace) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)} if args.threads else dict(os.environ)
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", "configs/train.json",
-           "--bundle_root", str(work / amp), "--dataset_dir", str(data_dir), "--amp", amp,
-           "--model_size", args.model_size, "--image_size", str(args.image_size), "--epochs", str(args.epochs),
-           "--batch_size", "32", "--base_lr", "0.004", "--pretrained_checkpoint", "''", "--resume", "false",
-           "--seed", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(work / amp),
+        "--dataset_dir",
+        str(data_dir),
+        "--amp",
+        amp,
+        "--model_size",
+        args.model_size,
+        "--image_size",
+        str(args.image_size),
+        "--epochs",
+        str(args.epochs),
+        "--batch_size",
+        "32",
+        "--base_lr",
+        "0.004",
+        "--pretrained_checkpoint",
+        "''",
+        "--resume",
+        "false",
+        "--seed",
+        "0",
+    ]
     start = time.perf_counter()
     out = subprocess.run(cmd, cwd=BUNDLE, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -61,9 +87,11 @@ def main() -> None:
     fp32, bf16 = results
     rel = (bf16["best_val_masked_l1"] - fp32["best_val_masked_l1"]) / fp32["best_val_masked_l1"]
     print(json.dumps(results, indent=1))
-    print(f"\n{len(files)} images, ViT-{args.model_size}/16 at {args.image_size} px, {args.epochs} epochs: "
-          f"best val masked L1 fp32 {fp32['best_val_masked_l1']:.4f} ({fp32['seconds']} s), "
-          f"bf16 {bf16['best_val_masked_l1']:.4f} ({bf16['seconds']} s): {rel:+.2%} relative")
+    print(
+        f"\n{len(files)} images, ViT-{args.model_size}/16 at {args.image_size} px, {args.epochs} epochs: "
+        f"best val masked L1 fp32 {fp32['best_val_masked_l1']:.4f} ({fp32['seconds']} s), "
+        f"bf16 {bf16['best_val_masked_l1']:.4f} ({bf16['seconds']} s): {rel:+.2%} relative"
+    )
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -59,10 +59,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} thread(s), align {args.patch}, "
-          f"corruptions {GMML_CORRUPTIONS}\n")
-    print("| batch | size | before: ops | before: ms | after: ops | after: ms | floor: ops | floor: ms "
-          "| after / floor (time) |")
+    print(
+        f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} thread(s), align {args.patch}, "
+        f"corruptions {GMML_CORRUPTIONS}\n"
+    )
+    print(
+        "| batch | size | before: ops | before: ms | after: ops | after: ms | floor: ops | floor: ms "
+        "| after / floor (time) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for size in (128, 224):
         for batch in (32, 256):
@@ -72,8 +76,9 @@ def main() -> None:
             rows = {}
             for name, vectorised in (("before", False), ("after", True)):
                 with _path(vectorised):
-                    rows[name] = _measure(lambda: group_mask_batch(images, align=args.patch, generator=gen),
-                                          args.repeats, device)
+                    rows[name] = _measure(
+                        lambda: group_mask_batch(images, align=args.patch, generator=gen), args.repeats, device
+                    )
 
             def floor() -> torch.Tensor:
                 noise = torch.randn(images.shape, generator=gen, device=device)

@@ -47,8 +47,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        sets = {f"shared DICOMs x {args.copies}": _dicoms(data, tmp / "dicom", args.copies),
-                f"COVID-QU-Ex PNGs (256 px)": _pngs(data, tmp / "png", args.pngs)}
+        sets = {
+            f"shared DICOMs x {args.copies}": _dicoms(data, tmp / "dicom", args.copies),
+            "COVID-QU-Ex PNGs (256 px)": _pngs(data, tmp / "png", args.pngs),
+        }
         for name, src in sets.items():
             one = None
             for workers in (1, 2):
@@ -60,8 +62,11 @@ def main() -> None:
                 prepare_dataset(src, out, size=args.size, workers=workers)
                 rerun = time.perf_counter() - start
                 one = one or took
-                print(f"| {name} | {summary['files']} | {workers} | {took:.1f} | {summary['files'] / took:.2f} | "
-                      f"{one / took:.2f}x | {rerun:.2f} | {rerun / took:.1%} |", flush=True)
+                print(
+                    f"| {name} | {summary['files']} | {workers} | {took:.1f} | {summary['files'] / took:.2f} | "
+                    f"{one / took:.2f}x | {rerun:.2f} | {rerun / took:.1%} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -51,13 +51,37 @@ def run_path(path: str, args: argparse.Namespace, root: Path, dataset_dir: Path)
     """One bundle run; its set-up seconds, seconds per epoch, images/s and peak RSS (MiB)."""
     code = (
         "import resource, runpy, sys; sys.argv = sys.argv[1:]; "
-        "exec('try:\\n runpy.run_module(\"monai.bundle\", run_name=\"__main__\")\\nfinally:\\n "
-        "print(\"PEAK_RSS_KB\", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)')"
+        'exec(\'try:\\n runpy.run_module("monai.bundle", run_name="__main__")\\nfinally:\\n '
+        'print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\')'
     )
-    cmd = [sys.executable, "-c", code, "monai.bundle", "run", "training", "--config_file", json.dumps(CONFIGS[path]),
-           "--logging_file", "configs/logging.conf", "--bundle_root", str(root / path),
-           "--dataset_dir", str(dataset_dir.resolve()), "--cache_rate", "1.0", "--epochs", str(args.epochs), "--batch_size", str(args.batch_size),
-           "--num_threads", str(args.threads), "--image_size", "128", "--model_size", "tiny"]
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        "monai.bundle",
+        "run",
+        "training",
+        "--config_file",
+        json.dumps(CONFIGS[path]),
+        "--logging_file",
+        "configs/logging.conf",
+        "--bundle_root",
+        str(root / path),
+        "--dataset_dir",
+        str(dataset_dir.resolve()),
+        "--cache_rate",
+        "1.0",
+        "--epochs",
+        str(args.epochs),
+        "--batch_size",
+        str(args.batch_size),
+        "--num_threads",
+        str(args.threads),
+        "--image_size",
+        "128",
+        "--model_size",
+        "tiny",
+    ]
     if args.steps:
         cmd += ["--train#trainer#epoch_length", str(args.steps)]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONWARNINGS": "ignore"}
@@ -87,8 +111,10 @@ def main() -> None:
     parser.add_argument("--image_counts", nargs="+", type=int, default=None, help="train on the first N images")
     parser.add_argument("--steps", type=int, default=None, help="iterations per epoch (default: the whole set)")
     args = parser.parse_args()
-    print(f"{args.dataset_dir}: ViT-Ti/16 128 px, batch {args.batch_size}, {args.threads} thread(s), "
-          f"best of {args.epochs} epochs (validation included){f', {args.steps} steps an epoch' if args.steps else ''}\n")
+    print(
+        f"{args.dataset_dir}: ViT-Ti/16 128 px, batch {args.batch_size}, {args.threads} thread(s), "
+        f"best of {args.epochs} epochs (validation included){f', {args.steps} steps an epoch' if args.steps else ''}\n"
+    )
     print("| images | data path | set-up (s) | s / epoch | training images/s | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(dir=os.environ.get("SPCXR_BENCH_TMP")) as tmp:
@@ -98,8 +124,11 @@ def main() -> None:
                 folder = images_folder(folder, count, Path(tmp) / f"images_{count}")
             for path in args.paths:
                 r = run_path(path, args, Path(tmp) / str(count), folder)
-                print(f"| {count or 'all'} | {path} | {r['setup_s']:.0f} | {r['epoch_s']:.1f} | "
-                      f"{r['images_per_s']:.1f} | {r['rss_mib']:.0f} |", flush=True)
+                print(
+                    f"| {count or 'all'} | {path} | {r['setup_s']:.0f} | {r['epoch_s']:.1f} | "
+                    f"{r['images_per_s']:.1f} | {r['rss_mib']:.0f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

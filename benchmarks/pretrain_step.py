@@ -63,8 +63,14 @@ def _build(recipe: str, size: int, model: str, device: torch.device, batch: int,
 
     dims = VIT_SIZES[model]
     images = torch.randn(batch, 1, size, size, device=device)
-    monai_dims = dict(hidden_size=dims["hidden_size"], mlp_dim=dims["mlp_dim"], num_layers=dims["num_layers"],
-                      num_heads=dims["num_heads"], spatial_dims=2, qkv_bias=True)
+    monai_dims = {
+        "hidden_size": dims["hidden_size"],
+        "mlp_dim": dims["mlp_dim"],
+        "num_layers": dims["num_layers"],
+        "num_heads": dims["num_heads"],
+        "spatial_dims": 2,
+        "qkv_bias": True,
+    }
     if recipe == "vit":
         net = ViTEncoderModel(img_size=size, **dims)
 
@@ -95,8 +101,14 @@ def _build(recipe: str, size: int, model: str, device: torch.device, batch: int,
         # the bundle's data_on_device path: uint8 images on the device, each batch sliced, z-scored and
         # augmented there (one resampling call), masks drawn there
         pool = torch.randint(0, 256, (4 * batch, 1, size, size), dtype=torch.uint8, device=device)
-        loader = DeviceBatchLoader(UInt8ImageStore.from_tensor(pool), batch, shuffle=True, drop_last=True,
-                                   augment=RandAffineBatch(0.5, 0.09, 0.1, 0.05 * size), file_key=None)
+        loader = DeviceBatchLoader(
+            UInt8ImageStore.from_tensor(pool),
+            batch,
+            shuffle=True,
+            drop_last=True,
+            augment=RandAffineBatch(0.5, 0.09, 0.1, 0.05 * size),
+            file_key=None,
+        )
         batches = itertools.chain.from_iterable(itertools.repeat(loader))
 
         def loss():
@@ -176,8 +188,13 @@ def run_one(recipe: str, mode: str, size: int, model: str, batch: int, steps: in
         if dev.type == "cuda"
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     )
-    return {"recipe": recipe, "mode": mode, "images_per_s": batch * steps / seconds, "peak_mib": peak,
-            "tflops": flops * steps / seconds / 1e12}
+    return {
+        "recipe": recipe,
+        "mode": mode,
+        "images_per_s": batch * steps / seconds,
+        "peak_mib": peak,
+        "tflops": flops * steps / seconds / 1e12,
+    }
 
 
 def main() -> None:
@@ -197,20 +214,41 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.only:
         recipe, mode = args.only
-        print(json.dumps(run_one(recipe, mode, args.image_size, args.model_size, args.batch_size, args.steps,
-                                 args.device)))
+        print(
+            json.dumps(
+                run_one(recipe, mode, args.image_size, args.model_size, args.batch_size, args.steps, args.device)
+            )
+        )
         return
-    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
-    print(f"ViT-{args.model_size}/16, {args.image_size}x{args.image_size}, batch {args.batch_size}, "
-          f"{args.steps} steps, {where}, torch {torch.__version__}\n")
+    where = (
+        torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"ViT-{args.model_size}/16, {args.image_size}x{args.image_size}, batch {args.batch_size}, "
+        f"{args.steps} steps, {where}, torch {torch.__version__}\n"
+    )
     results: dict[tuple[str, str], dict] = {}
     runs = [(r, m) for r in args.recipes for m in args.modes if r != "gmml-v010"]
     if "gmml" in args.recipes:
         runs.append(("gmml-v010", "eager-fp32"))
     for recipe, mode in runs:
-        cmd = [sys.executable, __file__, "--only", recipe, mode, "--image-size", str(args.image_size),
-               "--model-size", args.model_size, "--batch-size", str(args.batch_size), "--steps",
-               str(args.steps), "--device", args.device]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--only",
+            recipe,
+            mode,
+            "--image-size",
+            str(args.image_size),
+            "--model-size",
+            args.model_size,
+            "--batch-size",
+            str(args.batch_size),
+            "--steps",
+            str(args.steps),
+            "--device",
+            args.device,
+        ]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -227,16 +265,21 @@ def main() -> None:
         print(f"| {recipe} | {mode} | {r['images_per_s']:.1f} | {r['tflops']:.3f}{util} | {r['peak_mib']:.0f} |")
     print()
     for mode in args.modes:
-        names = {"gmml": "GMML step", "gmml-loader": "GMML step, masks from the loader",
-                 "gmml-device": "GMML step, data on the device (loader included)"}
+        names = {
+            "gmml": "GMML step",
+            "gmml-loader": "GMML step, masks from the loader",
+            "gmml-device": "GMML step, data on the device (loader included)",
+        }
         for gmml, name in names.items():
             if ("vit", mode) in results and (gmml, mode) in results:
                 ratio = results[gmml, mode]["images_per_s"] / results["vit", mode]["images_per_s"]
                 print(f"{name} / bare ViT, {mode}: {ratio:.2f}x")
     if ("gmml-v010", "eager-fp32") in results and ("gmml", "bf16") in results:
         ratio = results["gmml", "bf16"]["images_per_s"] / results["gmml-v010", "eager-fp32"]["images_per_s"]
-        print(f"GMML step, bundle default now (bf16, fused attention, align 16) vs v0.1.0 (eager fp32, "
-              f"align 1): {ratio:.2f}x")
+        print(
+            f"GMML step, bundle default now (bf16, fused attention, align 16) vs v0.1.0 (eager fp32, "
+            f"align 1): {ratio:.2f}x"
+        )
 
 
 if __name__ == "__main__":

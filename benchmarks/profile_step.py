@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-from torch.profiler import ProfilerActivity, profile
-
 from pretrain_step import _build
+from torch.profiler import ProfilerActivity, profile
 
 
 def main() -> None:

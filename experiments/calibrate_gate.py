@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from held_out import held_out_images
 from PIL import Image
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score
-
-from held_out import held_out_images
 
 from spcxr_monai.data import find_images, shared_data_root
 from spcxr_monai.gate import GateCalibration, InputGate, default_calibration, thumbnail
@@ -55,8 +54,17 @@ def _other_pictures(folder: Path) -> list[Path]:
             out.append(path)
     # pydicom's bundled test files only (its get_testdata_file would try to download the others)
     dicoms = Path(pydicom.__file__).parent / "data" / "test_files"
-    for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "JPEG-lossy.dcm",
-                 "liver_1frame.dcm", "rtdose_1frame.dcm", "SC_rgb_jpeg_dcmtk.dcm", "examples_palette.dcm"):
+    for name in (
+        "CT_small.dcm",
+        "MR_small.dcm",
+        "MR_small_RLE.dcm",
+        "JPEG2000.dcm",
+        "JPEG-lossy.dcm",
+        "liver_1frame.dcm",
+        "rtdose_1frame.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+        "examples_palette.dcm",
+    ):
         if (dicoms / name).is_file():
             out.append(dicoms / name)
     nib_data = Path(nibabel.__file__).parent / "tests" / "data"
@@ -118,8 +126,9 @@ def main() -> None:
     cal.min_correlation = float(np.quantile(corr, args.false_alarm))
     cal.min_orientation_margin = float(np.quantile(margin, args.false_alarm))
     cal.max_distance = float(np.quantile(dist, 1 - args.false_alarm))
-    flagged_cal = float(np.mean((corr < cal.min_correlation) | (margin < cal.min_orientation_margin)
-                                | (dist > cal.max_distance)))
+    flagged_cal = float(
+        np.mean((corr < cal.min_correlation) | (margin < cal.min_orientation_margin) | (dist > cal.max_distance))
+    )
 
     val, pediatric = held_out_images(data).values()
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,10 +147,13 @@ def main() -> None:
         gate.check(timed)
         rate = len(timed) / (time.perf_counter() - t0)
 
-    cal.info = {"fit": "1,000 COVID-QU-Ex train + 1,000 covid-radiography-pool images (seeded)",
-                "calibration": "500 other train + 500 other pool images", "false_alarm_quantile": args.false_alarm,
-                "calibration_flagged": flagged_cal,
-                "flagged": {name: float(np.mean([not r["ok"] for r in res.values()])) for name, res in results.items()}}
+    cal.info = {
+        "fit": "1,000 COVID-QU-Ex train + 1,000 covid-radiography-pool images (seeded)",
+        "calibration": "500 other train + 500 other pool images",
+        "false_alarm_quantile": args.false_alarm,
+        "calibration_flagged": flagged_cal,
+        "flagged": {name: float(np.mean([not r["ok"] for r in res.values()])) for name, res in results.items()},
+    }
     cal.save(args.out)
 
     def score(res: dict) -> np.ndarray:
@@ -152,9 +164,13 @@ def main() -> None:
             if not s:
                 out.append(np.inf)
                 continue
-            out.append(max((cal.min_correlation - s["template_correlation"]) / max(1e-6, 1 - cal.min_correlation),
-                           (cal.min_orientation_margin - s["orientation_margin"]) / max(1e-6, 1 - cal.min_orientation_margin),
-                           (s["feature_distance"] - cal.max_distance) / cal.max_distance))
+            out.append(
+                max(
+                    (cal.min_correlation - s["template_correlation"]) / max(1e-6, 1 - cal.min_correlation),
+                    (cal.min_orientation_margin - s["orientation_margin"]) / max(1e-6, 1 - cal.min_orientation_margin),
+                    (s["feature_distance"] - cal.max_distance) / cal.max_distance,
+                )
+            )
         return np.array(out)
 
     real = score(results["COVID-QU-Ex val (CXRs)"])

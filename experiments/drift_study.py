@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from held_out import held_out_images
 
 from spcxr_monai.data import find_images, shared_data_root
@@ -33,8 +32,10 @@ def main() -> None:
     data, start = Path(args.data), time.time()
     train = [str(p) for p in find_images(data / "covid-qu-ex" / "train")]
     val, pediatric = held_out_images(data).values()
-    features = {name: image_features(files, checkpoint=args.checkpoint)
-                for name, files in (("train", train), ("val", val), ("pediatric", pediatric))}
+    features = {
+        name: image_features(files, checkpoint=args.checkpoint)
+        for name, files in (("train", train), ("val", val), ("pediatric", pediatric))
+    }
     rng = np.random.default_rng(0)
     lines = [
         "# Drift test on real sets (`spcxr drift`: MMD, Gaussian kernel of median width, 1,000 permutations)",

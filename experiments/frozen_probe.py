@@ -79,7 +79,9 @@ def main() -> None:
         ped_acc = float(np.mean((probs.argmax(1) != NORMAL).astype(int) == truth))
         ped_auc = float(roc_auc_score(truth, 1 - probs[:, NORMAL]))
         name = checkpoint or "random init"
-        lines.append(f"| {name} | {val_acc:.3f} | {val_auc:.3f} | {ped_acc:.3f} | {ped_auc:.3f} | {time.time() - start:.0f} |")
+        lines.append(
+            f"| {name} | {val_acc:.3f} | {val_auc:.3f} | {ped_acc:.3f} | {ped_auc:.3f} | {time.time() - start:.0f} |"
+        )
         print(lines[-1], flush=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

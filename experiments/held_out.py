@@ -12,8 +12,10 @@ def held_out_images(data: Path) -> dict[str, list[str]]:
     """``{"val": [...], "pediatric": [...]}``: image paths under ``data`` (the shared data root)."""
     train = str(data / "covid-qu-ex" / "train")
     out = {}
-    for name, folder, task in (("val", data / "covid-qu-ex" / "val", "3class"),
-                               ("pediatric", data / "pediatric" / "train", "screening")):
+    for name, folder, task in (
+        ("val", data / "covid-qu-ex" / "val", "3class"),
+        ("pediatric", data / "pediatric" / "train", "screening"),
+    ):
         classes, class_map = task_classes(task)
         out[name] = [i["image"] for i in eval_datalist(str(folder), classes, class_map, dedup_against=train)]
     return out

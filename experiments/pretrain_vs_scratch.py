@@ -33,12 +33,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bundle_workflow import run_workflow
 
 from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, subsample_stratified, task_classes
 from spcxr_monai.metrics import classification_report
 from spcxr_monai.pretrained import RELEASED, resolve_checkpoint
-
-from bundle_workflow import run_workflow
 
 CLASSES, CLASS_MAP = task_classes("3class")
 NORMAL = CLASSES.index("normal")
@@ -64,8 +63,14 @@ def parse_recipe(spec: str) -> dict:
         raise ValueError(f"recipe {spec!r}: '@' names a released encoder ({sorted(RELEASED)}) of a gmml recipe")
     if float(drop_path) and init in CNNS:
         raise ValueError(f"recipe {spec!r}: drop path is a ViT option, {init} has none")
-    return {"init": init, "encoder": encoder or None, "lr": float(lr), "layer_decay": float(layer_decay),
-            "drop_path": float(drop_path), "name": spec}
+    return {
+        "init": init,
+        "encoder": encoder or None,
+        "lr": float(lr),
+        "layer_decay": float(layer_decay),
+        "drop_path": float(drop_path),
+        "name": spec,
+    }
 
 
 def cnn_def(name: str, num_classes: int) -> dict:
@@ -75,10 +80,19 @@ def cnn_def(name: str, num_classes: int) -> dict:
     default stride 1 keeps 4x the activations at every stage, 4x the cost for no gain at 128 px.
     """
     if name == "resnet18":
-        return {"_target_": "monai.networks.nets.resnet18", "spatial_dims": 2, "n_input_channels": 1,
-                "conv1_t_stride": 2, "num_classes": num_classes}
-    return {"_target_": "monai.networks.nets.DenseNet121", "spatial_dims": 2, "in_channels": 1,
-            "out_channels": num_classes}
+        return {
+            "_target_": "monai.networks.nets.resnet18",
+            "spatial_dims": 2,
+            "n_input_channels": 1,
+            "conv1_t_stride": 2,
+            "num_classes": num_classes,
+        }
+    return {
+        "_target_": "monai.networks.nets.DenseNet121",
+        "spatial_dims": 2,
+        "in_channels": 1,
+        "out_channels": num_classes,
+    }
 
 
 def _predictions(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -105,10 +119,13 @@ def _drift_report(probs: np.ndarray, labels: np.ndarray) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained", default="gmml-vit-tiny16-cxr128",
-                        help="encoder of plain gmml recipes: a released name or 'released', or a GMML checkpoint "
-                             "(models/model.pt of the pretraining bundle); the default, the first release, is the one "
-                             "the committed gmml rows used, whatever 'released' names now")
+    parser.add_argument(
+        "--pretrained",
+        default="gmml-vit-tiny16-cxr128",
+        help="encoder of plain gmml recipes: a released name or 'released', or a GMML checkpoint "
+        "(models/model.pt of the pretraining bundle); the default, the first release, is the one "
+        "the committed gmml rows used, whatever 'released' names now",
+    )
     parser.add_argument("--data", default=shared_data_root())
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
@@ -121,8 +138,12 @@ def main() -> None:
     parser.add_argument("--val-evals", type=int, default=10, help="validations per run (model selection)")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     parser.add_argument("--work", default="runs/pretrain_vs_scratch", help="checkpoints and logs of each run")
-    parser.add_argument("--summarise", nargs="+", metavar="RUNS_CSV",
-                        help="only merge the --recipes rows of these runs.csv files into --out's summary")
+    parser.add_argument(
+        "--summarise",
+        nargs="+",
+        metavar="RUNS_CSV",
+        help="only merge the --recipes rows of these runs.csv files into --out's summary",
+    )
     args = parser.parse_args()
     if args.summarise:
         rows = [row for path in args.summarise for row in read_runs(Path(path)) if row["recipe"] in args.recipes]
@@ -133,10 +154,14 @@ def main() -> None:
             writer.writeheader()
             writer.writerows(rows)
         n_eval = {k: int(rows[0][f"{k}_n"]) for k in ("covid_val", "pediatric") if f"{k}_n" in rows[0]}
-        write_summary(rows, out, f"ViT-{args.model_size}/16 (CNN: MONAI ResNet-18 from scratch) at {args.image_size}x"
-                                 f"{args.image_size}, batch {args.batch_size}; evaluation sets after de-duplication: "
-                                 f"{n_eval}; plain gmml recipes: {args.pretrained}. Runs merged from "
-                                 f"{', '.join(args.summarise)}.")
+        write_summary(
+            rows,
+            out,
+            f"ViT-{args.model_size}/16 (CNN: MONAI ResNet-18 from scratch) at {args.image_size}x"
+            f"{args.image_size}, batch {args.batch_size}; evaluation sets after de-duplication: "
+            f"{n_eval}; plain gmml recipes: {args.pretrained}. Runs merged from "
+            f"{', '.join(args.summarise)}.",
+        )
         return
     recipes = [parse_recipe(r) for r in args.recipes]
     default_encoder = resolve_checkpoint(args.pretrained) if any(r["init"] == "gmml" for r in recipes) else ""
@@ -177,30 +202,56 @@ def main() -> None:
                 encoder = (resolve_checkpoint(recipe["encoder"]) or default_encoder) if init == "gmml" else ""
                 t0 = time.time()
                 wf = run_workflow(
-                    "spcxr_cxr_classification", ["train.json"], "training", **common, resume=False,
+                    "spcxr_cxr_classification",
+                    ["train.json"],
+                    "training",
+                    **common,
+                    resume=False,
                     pretrained_checkpoint=encoder,
-                    label_fraction=fraction, epochs=epochs, val_interval=val_interval,
-                    learning_rate=recipe["lr"], layer_decay=recipe["layer_decay"], drop_path=recipe["drop_path"],
+                    label_fraction=fraction,
+                    epochs=epochs,
+                    val_interval=val_interval,
+                    learning_rate=recipe["lr"],
+                    layer_decay=recipe["layer_decay"],
+                    drop_path=recipe["drop_path"],
                     **{"train#checkpoint_saver#save_interval": epochs},
                 )
                 evaluator = wf.parser.get_parsed_content("validate#evaluator")
                 train_s = time.time() - t0
-                row = {"fraction": fraction, "seed": seed, "init": init, "recipe": recipe["name"], "n_train": n_train,
-                       "epochs": epochs, "train_seconds": round(train_s, 1),
-                       "internal_val_auc": round(float(evaluator.state.best_metric), 4),
-                       "best_epoch": int(evaluator.state.best_metric_epoch)}
+                row = {
+                    "fraction": fraction,
+                    "seed": seed,
+                    "init": init,
+                    "recipe": recipe["name"],
+                    "n_train": n_train,
+                    "epochs": epochs,
+                    "train_seconds": round(train_s, 1),
+                    "internal_val_auc": round(float(evaluator.state.best_metric), 4),
+                    "best_epoch": int(evaluator.state.best_metric_epoch),
+                }
                 for name, items in eval_sets.items():
                     run_workflow(
-                        "spcxr_cxr_classification", ["train.json", "evaluate.json"], "evaluating", **common,
+                        "spcxr_cxr_classification",
+                        ["train.json", "evaluate.json"],
+                        "evaluating",
+                        **common,
                         eval_checkpoint=str(root / "models" / "model.pt"),
                         **{"validate#items": items, "validate#report_dir": str(root / f"eval_{name}")},
                     )
                     probs, labels = _predictions(root / f"eval_{name}" / "predictions.csv")
                     report = (
-                        _drift_report(probs, labels) if name == "pediatric" else classification_report(probs, labels, CLASSES)
+                        _drift_report(probs, labels)
+                        if name == "pediatric"
+                        else classification_report(probs, labels, CLASSES)
                     )
-                    row.update({f"{name}_acc": report["accuracy"], f"{name}_bacc": report["balanced_accuracy"],
-                                f"{name}_auc": report["macro_auc"], f"{name}_n": report["n"]})
+                    row.update(
+                        {
+                            f"{name}_acc": report["accuracy"],
+                            f"{name}_bacc": report["balanced_accuracy"],
+                            f"{name}_auc": report["macro_auc"],
+                            f"{name}_n": report["n"],
+                        }
+                    )
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 with open(out / "runs.csv", "w", newline="") as f:
@@ -208,9 +259,11 @@ def main() -> None:
                     writer.writeheader()
                     writer.writerows(rows)
     elapsed = time.time() - started
-    note = (f"ViT-{args.model_size}/16 (CNNs: MONAI, from scratch) at {args.image_size}x{args.image_size}, batch "
-            f"{args.batch_size}, seeds {args.seeds}; {elapsed / 60:.1f} min on this machine. Evaluation sets after "
-            f"de-duplication: {({k: len(v) for k, v in eval_sets.items()})}; plain gmml recipes: {args.pretrained}.")
+    note = (
+        f"ViT-{args.model_size}/16 (CNNs: MONAI, from scratch) at {args.image_size}x{args.image_size}, batch "
+        f"{args.batch_size}, seeds {args.seeds}; {elapsed / 60:.1f} min on this machine. Evaluation sets after "
+        f"de-duplication: { ({k: len(v) for k, v in eval_sets.items()}) }; plain gmml recipes: {args.pretrained}."
+    )
     write_summary(rows, out, note)
 
 
@@ -251,8 +304,10 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
             stats = {m: (np.mean([r[m] for r in sel]), np.std([r[m] for r in sel])) for m in metrics}
             summary[(fraction, recipe)] = stats
             cells = " | ".join(f"{stats[m][0]:.3f} ± {stats[m][1]:.3f}" for m in metrics)
-            lines.append(f"| {fraction:.0%} | {recipe} | {len(sel)} | {int(sel[0]['n_train'])} | {int(sel[0]['epochs'])} "
-                         f"| {cells} |")
+            lines.append(
+                f"| {fraction:.0%} | {recipe} | {len(sel)} | {int(sel[0]['n_train'])} | {int(sel[0]['epochs'])} "
+                f"| {cells} |"
+            )
     gmml = [r for r in recipes if r.startswith("gmml")]
     scratch = [r for r in recipes if r.startswith("scratch")]
     for pretrained in gmml if scratch else []:  # one block per encoder / recipe, each against the first scratch
@@ -268,12 +323,23 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
     print("\n".join(lines))
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    titles = ["COVID-QU-Ex val accuracy", "COVID-QU-Ex val macro AUC", "pediatric (drift) accuracy", "pediatric (drift) AUC"]
+    titles = [
+        "COVID-QU-Ex val accuracy",
+        "COVID-QU-Ex val macro AUC",
+        "pediatric (drift) accuracy",
+        "pediatric (drift) AUC",
+    ]
     for ax, metric, title in zip(axes, metrics[1:], titles):
         for recipe in recipes:
             xs = [f for f in fractions if (f, recipe) in summary]
-            ax.errorbar([100 * f for f in xs], [summary[(f, recipe)][metric][0] for f in xs],
-                        yerr=[summary[(f, recipe)][metric][1] for f in xs], marker="o", capsize=3, label=recipe)
+            ax.errorbar(
+                [100 * f for f in xs],
+                [summary[(f, recipe)][metric][0] for f in xs],
+                yerr=[summary[(f, recipe)][metric][1] for f in xs],
+                marker="o",
+                capsize=3,
+                label=recipe,
+            )
         ax.set_xscale("log")
         ax.set_xlabel("% of training labels")
         ax.set_title(title)

@@ -26,17 +26,23 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bundle_workflow import run_workflow
 
 from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, subsample_stratified, task_classes
 from spcxr_monai.pretrained import resolve_checkpoint
 
-from bundle_workflow import run_workflow
-
 BUNDLE = "spcxr_lung_segmentation"
 INITS = ("gmml", "scratch", "unet")
 # MONAI's residual UNet as its segmentation tutorials build it: 0.38 GFLOPs per 128 px image (UNETR ViT-Ti: 2.2)
-UNET_DEF = {"_target_": "monai.networks.nets.UNet", "spatial_dims": 2, "in_channels": 1, "out_channels": 2,
-            "channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2], "num_res_units": 2}
+UNET_DEF = {
+    "_target_": "monai.networks.nets.UNet",
+    "spatial_dims": 2,
+    "in_channels": 1,
+    "out_channels": 2,
+    "channels": [16, 32, 64, 128, 256],
+    "strides": [2, 2, 2, 2],
+    "num_res_units": 2,
+}
 
 
 def _per_image(csv_path: Path) -> np.ndarray:
@@ -47,9 +53,12 @@ def _per_image(csv_path: Path) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pretrained", default="gmml-vit-tiny16-cxr128",
-                        help="encoder of the gmml rows: a released name or 'released', or a GMML checkpoint; the "
-                             "default, the first release, is the one the committed gmml rows used")
+    parser.add_argument(
+        "--pretrained",
+        default="gmml-vit-tiny16-cxr128",
+        help="encoder of the gmml rows: a released name or 'released', or a GMML checkpoint; the "
+        "default, the first release, is the one the committed gmml rows used",
+    )
     parser.add_argument("--data", default=shared_data_root())
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
@@ -63,9 +72,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8, help="epochs at 100%% of the masks")
     parser.add_argument("--min-steps", type=int, default=400, help="at least this many optimiser steps per run")
     parser.add_argument("--val-evals", type=int, default=4, help="validations per run (model selection)")
-    parser.add_argument("--clean-masks", action=argparse.BooleanOptionalAction, default=True,
-                        help="the bundle's lung_mask_cleanup on the predictions (validation and evaluation); the "
-                             "rows committed before it came were --no-clean-masks")
+    parser.add_argument(
+        "--clean-masks",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the bundle's lung_mask_cleanup on the predictions (validation and evaluation); the "
+        "rows committed before it came were --no-clean-masks",
+    )
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "segmentation"))
     parser.add_argument("--work", default="runs/segmentation_pretrain_vs_scratch", help="checkpoints and logs")
     parser.add_argument("--summarise", nargs="+", metavar="RUNS_CSV", help="only merge these runs.csv into --out")
@@ -75,10 +88,14 @@ def main() -> None:
     if args.summarise:
         rows = [row for path in args.summarise for row in read_runs(Path(path))]
         write_runs(rows, out)
-        write_summary(rows, out, f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at "
-                                 f"{args.image_size}x{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, "
-                                 f"layer decay {args.layer_decay}, gmml encoder {args.pretrained}; runs merged from "
-                                 f"{', '.join(args.summarise)}.")
+        write_summary(
+            rows,
+            out,
+            f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at "
+            f"{args.image_size}x{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, "
+            f"layer decay {args.layer_decay}, gmml encoder {args.pretrained}; runs merged from "
+            f"{', '.join(args.summarise)}.",
+        )
         return
     pretrained = resolve_checkpoint(args.pretrained) if "gmml" in args.inits else ""
 
@@ -113,26 +130,43 @@ def main() -> None:
                     common["network_def"] = UNET_DEF
                 t0 = time.time()
                 wf = run_workflow(
-                    BUNDLE, ["train.json"], "training", **common, resume=False,
+                    BUNDLE,
+                    ["train.json"],
+                    "training",
+                    **common,
+                    resume=False,
                     pretrained_checkpoint=pretrained if init == "gmml" else "",
-                    mask_fraction=fraction, epochs=epochs, val_interval=val_interval,
-                    learning_rate=args.learning_rate, layer_decay=args.layer_decay,
+                    mask_fraction=fraction,
+                    epochs=epochs,
+                    val_interval=val_interval,
+                    learning_rate=args.learning_rate,
+                    layer_decay=args.layer_decay,
                     **{"train#checkpoint_saver#save_interval": epochs},
                 )
                 evaluator = wf.parser.get_parsed_content("validate#evaluator")
                 train_s = time.time() - t0
                 run_workflow(
-                    BUNDLE, ["train.json", "evaluate.json"], "evaluating", **common,
-                    eval_checkpoint=str(root / "models" / "model.pt"), **{"validate#items": eval_items},
+                    BUNDLE,
+                    ["train.json", "evaluate.json"],
+                    "evaluating",
+                    **common,
+                    eval_checkpoint=str(root / "models" / "model.pt"),
+                    **{"validate#items": eval_items},
                 )
                 dice = _per_image(root / "eval" / "val_mean_dice_raw.csv")
                 hd95 = _per_image(root / "eval" / "val_hd95_raw.csv")
                 row = {
-                    "fraction": fraction, "seed": seed, "init": init, "n_train": n_train, "epochs": epochs,
+                    "fraction": fraction,
+                    "seed": seed,
+                    "init": init,
+                    "n_train": n_train,
+                    "epochs": epochs,
                     "train_seconds": round(train_s, 1),
                     "internal_val_dice": round(float(evaluator.state.best_metric), 4),
                     "best_epoch": int(evaluator.state.best_metric_epoch),
-                    "n_eval": len(dice), "dice_mean": float(np.mean(dice)), "dice_median": float(np.median(dice)),
+                    "n_eval": len(dice),
+                    "dice_mean": float(np.mean(dice)),
+                    "dice_median": float(np.median(dice)),
                     "dice_p10": float(np.percentile(dice, 10)),
                     # HD95 is inf/nan for an image whose prediction is empty: counted, left out of the mean
                     "hd95_mean": float(np.mean(hd95[np.isfinite(hd95)])),
@@ -141,13 +175,17 @@ def main() -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 write_runs(rows, out)
-    write_summary(rows, out, f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at {args.image_size}x"
-                             f"{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, layer decay "
-                             f"{args.layer_decay}, gmml encoder {args.pretrained}, seeds {args.seeds}, predicted "
-                             f"masks {'cleaned (lung_mask_cleanup)' if args.clean_masks else 'raw'}; "
-                             f"{(time.time() - started) / 60:.1f} min on this "
-                             f"machine. Evaluated on {len(eval_items)} COVID-QU-Ex val images (after de-duplication "
-                             "against train); HD95 in pixels of the resized image.")
+    write_summary(
+        rows,
+        out,
+        f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at {args.image_size}x"
+        f"{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, layer decay "
+        f"{args.layer_decay}, gmml encoder {args.pretrained}, seeds {args.seeds}, predicted "
+        f"masks {'cleaned (lung_mask_cleanup)' if args.clean_masks else 'raw'}; "
+        f"{(time.time() - started) / 60:.1f} min on this "
+        f"machine. Evaluated on {len(eval_items)} COVID-QU-Ex val images (after de-duplication "
+        "against train); HD95 in pixels of the resized image.",
+    )
 
 
 def write_runs(rows: list[dict], out: Path) -> None:
@@ -167,8 +205,10 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
     """``summary.md``: mean ± std over seeds per masks fraction and initialisation."""
     metrics = ["internal_val_dice", "dice_mean", "dice_median", "dice_p10", "hd95_mean"]
     if any(r["init"] == "unet" for r in rows):
-        note += (f" unet: MONAI's residual UNet (channels {UNET_DEF['channels']}, {UNET_DEF['num_res_units']} residual"
-                 " units) from scratch, same data, budget and lr.")
+        note += (
+            f" unet: MONAI's residual UNet (channels {UNET_DEF['channels']}, {UNET_DEF['num_res_units']} residual"
+            " units) from scratch, same data, budget and lr."
+        )
     lines = [
         note,
         "",
@@ -183,11 +223,18 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
             if not sel:
                 continue
             means[(fraction, init)] = {m: np.mean([r[m] for r in sel]) for m in metrics}
-            cells = " | ".join(f"{np.mean([r[m] for r in sel]):.3f} ± {np.std([r[m] for r in sel]):.3f}" for m in metrics)
-            lines.append(f"| {fraction:.0%} | {init} | {len(sel)} | {int(sel[0]['n_train'])} | {int(sel[0]['epochs'])} "
-                         f"| {cells} | {np.mean([r['train_seconds'] for r in sel]):.0f} |")
-    diffs = [f"- {f:.0%} of the masks: mean Dice {means[(f, 'gmml')]['dice_mean'] - means[(f, 'scratch')]['dice_mean']:+.3f}"
-             for f in sorted({k[0] for k in means}) if (f, "gmml") in means and (f, "scratch") in means]
+            cells = " | ".join(
+                f"{np.mean([r[m] for r in sel]):.3f} ± {np.std([r[m] for r in sel]):.3f}" for m in metrics
+            )
+            lines.append(
+                f"| {fraction:.0%} | {init} | {len(sel)} | {int(sel[0]['n_train'])} | {int(sel[0]['epochs'])} "
+                f"| {cells} | {np.mean([r['train_seconds'] for r in sel]):.0f} |"
+            )
+    diffs = [
+        f"- {f:.0%} of the masks: mean Dice {means[(f, 'gmml')]['dice_mean'] - means[(f, 'scratch')]['dice_mean']:+.3f}"
+        for f in sorted({k[0] for k in means})
+        if (f, "gmml") in means and (f, "scratch") in means
+    ]
     if diffs:
         lines += ["", "Difference gmml - scratch (mean over seeds):", "", *diffs]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
@@ -207,8 +254,14 @@ def _plot(rows: list[dict], path: Path) -> None:
         for init in sorted({r["init"] for r in rows}, key=INITS.index):
             fractions = sorted({r["fraction"] for r in rows if r["init"] == init})
             values = [[r[metric] for r in rows if r["init"] == init and r["fraction"] == f] for f in fractions]
-            ax.errorbar([100 * f for f in fractions], [np.mean(v) for v in values], yerr=[np.std(v) for v in values],
-                        marker="o", capsize=3, label=init)
+            ax.errorbar(
+                [100 * f for f in fractions],
+                [np.mean(v) for v in values],
+                yerr=[np.std(v) for v in values],
+                marker="o",
+                capsize=3,
+                label=init,
+            )
         ax.set_xscale("log")
         ax.set_xlabel("% of training masks")
         ax.set_title(title)

@@ -80,8 +80,15 @@ def infer(url: str, model: str, image: str, client: int = -1, timeout: float = 3
             return Answer(client, model, image, r.status, time.perf_counter() - start, digest(model, body))
     except urllib.error.HTTPError as e:
         detail = e.read().decode(errors="replace")[:500]
-        return Answer(client, model, image, e.code, time.perf_counter() - start,
-                      retry_after=e.headers.get("Retry-After"), error=detail)
+        return Answer(
+            client,
+            model,
+            image,
+            e.code,
+            time.perf_counter() - start,
+            retry_after=e.headers.get("Retry-After"),
+            error=detail,
+        )
     except (urllib.error.URLError, OSError) as e:
         return Answer(client, model, image, 0, time.perf_counter() - start, error=repr(e))
 
@@ -112,8 +119,7 @@ def resident_mib(pid: int) -> float:
 def plan(images: list[str], clients: int, requests: int) -> list[list[tuple[str, str]]]:
     """Each client's (model, image) requests: both models alternating, images rotated per client."""
     return [
-        [(MODELS[(c + i) % 2], images[(c + i // 2) % len(images)]) for i in range(requests)]
-        for c in range(clients)
+        [(MODELS[(c + i) % 2], images[(c + i // 2) % len(images)]) for i in range(requests)] for c in range(clients)
     ]
 
 
@@ -161,8 +167,9 @@ def _round(url: str, todo: list[list[tuple[str, str]]], timeout: float) -> list[
     return answers
 
 
-def run(url: str, images: list[str], clients: int = 8, requests: int = 10, pid: int | None = None,
-        timeout: float = 300) -> LoadResult:
+def run(
+    url: str, images: list[str], clients: int = 8, requests: int = 10, pid: int | None = None, timeout: float = 300
+) -> LoadResult:
     """Reference answers one at a time; a warm-up round (each client both models once, not counted: the
     server's threads and their memory pools come up); then ``clients`` x ``requests`` at once."""
     reference = {}
@@ -199,11 +206,19 @@ def run(url: str, images: list[str], clients: int = 8, requests: int = 10, pid: 
     failed = [a for a in answers if a.status != 200 and a not in refused]
     latencies = [a.seconds for a in ok]
     return LoadResult(
-        clients=clients, requests=requests, wall_seconds=wall, answered=len(ok), refused=len(refused),
-        failed=len(failed), mixed_up=len(mixed), p50_seconds=_quantile(latencies, 0.5),
-        p95_seconds=_quantile(latencies, 0.95), throughput_per_second=len(ok) / wall,
+        clients=clients,
+        requests=requests,
+        wall_seconds=wall,
+        answered=len(ok),
+        refused=len(refused),
+        failed=len(failed),
+        mixed_up=len(mixed),
+        p50_seconds=_quantile(latencies, 0.5),
+        p95_seconds=_quantile(latencies, 0.95),
+        throughput_per_second=len(ok) / wall,
         viewer_p95_seconds=_quantile(viewer, 0.95),
-        rss_after_warmup_mib=rss_warm, rss_after_run_mib=resident_mib(pid) if pid else None,
+        rss_after_warmup_mib=rss_warm,
+        rss_after_run_mib=resident_mib(pid) if pid else None,
         failures=[asdict(a) for a in failed + mixed][:20],
     )
 
@@ -221,13 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(asdict(result), indent=1))
     else:
-        print(f"{result.answered}/{args.clients * args.requests} answered, {result.refused} refused (Retry-After), "
-              f"{result.failed} failed, {result.mixed_up} mixed up; p50 {result.p50_seconds:.2f} s, "
-              f"p95 {result.p95_seconds:.2f} s, {result.throughput_per_second:.2f} answers/s; "
-              f"GET /info/ p95 {result.viewer_p95_seconds:.2f} s")
+        print(
+            f"{result.answered}/{args.clients * args.requests} answered, {result.refused} refused (Retry-After), "
+            f"{result.failed} failed, {result.mixed_up} mixed up; p50 {result.p50_seconds:.2f} s, "
+            f"p95 {result.p95_seconds:.2f} s, {result.throughput_per_second:.2f} answers/s; "
+            f"GET /info/ p95 {result.viewer_p95_seconds:.2f} s"
+        )
         if result.rss_after_warmup_mib:
-            print(f"resident memory {result.rss_after_warmup_mib:.0f} MiB after warm-up, "
-                  f"{result.rss_after_run_mib:.0f} MiB after the run")
+            print(
+                f"resident memory {result.rss_after_warmup_mib:.0f} MiB after warm-up, "
+                f"{result.rss_after_run_mib:.0f} MiB after the run"
+            )
     return int(result.failed > 0 or result.mixed_up > 0)
 
 

@@ -43,7 +43,6 @@ import concurrent.futures
 import logging
 import os
 import sys
-from typing import Dict, List
 
 from fastapi import HTTPException
 from lib.concurrency import InferenceQueue, apply_default_settings, serve_inference_in_threads, timeout_error
@@ -71,7 +70,7 @@ DEFAULT_BUNDLES = ",".join(
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def requested_host(argv: List[str]) -> str:
+def requested_host(argv: list[str]) -> str:
     """The ``--host`` / ``-i`` given to ``monailabel start_server`` (which runs the app in-process), or
     MONAI Label's own default, 0.0.0.0."""
     for i, arg in enumerate(argv):
@@ -107,9 +106,12 @@ def model_name(bundle_path: str) -> str:
 class SPCXRApp(MONAILabelApp):
     """Chest X-ray lung segmentation and classification from spcxr-monai bundles."""
 
-    def __init__(self, app_dir: str, studies: str, conf: Dict[str, str]) -> None:
-        check_host(requested_host(sys.argv), bool(settings.MONAI_LABEL_AUTH_ENABLE),
-                   str(conf.get("allow_open_host", "false")).lower() == "true")
+    def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
+        check_host(
+            requested_host(sys.argv),
+            bool(settings.MONAI_LABEL_AUTH_ENABLE),
+            str(conf.get("allow_open_host", "false")).lower() == "true",
+        )
         self.bundle_paths = [os.path.abspath(p) for p in conf.get("bundles", DEFAULT_BUNDLES).split(",") if p]
         missing = [p for p in self.bundle_paths if not os.path.isfile(os.path.join(p, "configs", "inference.json"))]
         if missing:
@@ -118,8 +120,10 @@ class SPCXRApp(MONAILabelApp):
         as_monailabel = str(conf.get("monailabel_inference", "false")).lower() == "true"
         if not as_monailabel:
             apply_default_settings(settings)  # before MONAI Label makes its inference thread pool
-        logger.info(f"inference: concurrency {settings.MONAI_LABEL_INFER_CONCURRENCY}, timeout "
-                    f"{settings.MONAI_LABEL_INFER_TIMEOUT} s, in worker threads: {not as_monailabel}")
+        logger.info(
+            f"inference: concurrency {settings.MONAI_LABEL_INFER_CONCURRENCY}, timeout "
+            f"{settings.MONAI_LABEL_INFER_TIMEOUT} s, in worker threads: {not as_monailabel}"
+        )
         if "*.dcm" not in settings.MONAI_LABEL_DATASTORE_FILE_EXT:  # radiographs often come as .dcm files
             settings.MONAI_LABEL_DATASTORE_FILE_EXT = [*settings.MONAI_LABEL_DATASTORE_FILE_EXT, "*.dcm"]
         super().__init__(
@@ -173,8 +177,8 @@ class SPCXRApp(MONAILabelApp):
     def _download_dcmqi_tools(self) -> None:
         """Nothing to download: DICOM SEG is written with highdicom, not dcmqi (fetched from GitHub)."""
 
-    def init_infers(self) -> Dict[str, InferTask]:
-        infers: Dict[str, InferTask] = {}
+    def init_infers(self) -> dict[str, InferTask]:
+        infers: dict[str, InferTask] = {}
         for path in self.bundle_paths:
             task = SPCXRBundleInferTask(path, self.conf, overrides=self.overrides)
             if not task.is_valid():
@@ -184,8 +188,8 @@ class SPCXRApp(MONAILabelApp):
             logger.info(f"+++ Adding Inferer:: {model_name(path)} => {path}")
         return infers
 
-    def init_trainers(self) -> Dict:
+    def init_trainers(self) -> dict:
         return {}
 
-    def init_strategies(self) -> Dict[str, Strategy]:
+    def init_strategies(self) -> dict[str, Strategy]:
         return {"random": Random(), "first": First()}

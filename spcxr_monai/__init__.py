@@ -6,7 +6,7 @@ Subpackages are imported here so bundle configs can use ``$import spcxr_monai`` 
 
 __version__ = "0.1.0"
 
-from spcxr_monai import (  # noqa: E402
+from spcxr_monai import (
     data,
     distributed,
     engines,

@@ -46,8 +46,14 @@ def _datalist(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     """``spcxr prepare``: the summary as JSON on stdout (counts by status and by reason)."""
     summary = prepare_dataset(
-        args.source, args.output, size=args.size, workers=args.workers, modalities=args.modalities,
-        frontal_only=not args.all_views, dedup_threshold=args.dedup, progress=not args.no_progress and sys.stderr.isatty(),
+        args.source,
+        args.output,
+        size=args.size,
+        workers=args.workers,
+        modalities=args.modalities,
+        frontal_only=not args.all_views,
+        dedup_threshold=args.dedup,
+        progress=not args.no_progress and sys.stderr.isatty(),
     )
     print(json.dumps(summary, indent=1))
     return 0
@@ -67,17 +73,26 @@ def _check(args: argparse.Namespace) -> int:
 def _drift(args: argparse.Namespace) -> int:
     """``spcxr drift``: an MMD two-sample test on the pretrained encoder's features of two image folders."""
     report = drift_report(
-        args.reference, args.new, n=args.n, permutations=args.permutations, seed=args.seed,
-        checkpoint=args.checkpoint, image_size=args.image_size, keep_duplicates=args.keep_duplicates, top=args.top,
+        args.reference,
+        args.new,
+        n=args.n,
+        permutations=args.permutations,
+        seed=args.seed,
+        checkpoint=args.checkpoint,
+        image_size=args.image_size,
+        keep_duplicates=args.keep_duplicates,
+        top=args.top,
         plot=args.plot,
     )
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
     verdict = "drift" if report["p_value"] < args.alpha else "no evidence of drift"
-    print(f"{verdict}: p = {report['p_value']:.4g} (MMD² {report['mmd2']:.4g}, {report['effect_size']:.1f} SD above "
-          f"the permutations), {report['n_reference']} reference vs {report['n_new']} new images "
-          f"({report['near_duplicates_dropped']} near-duplicates dropped)")
+    print(
+        f"{verdict}: p = {report['p_value']:.4g} (MMD² {report['mmd2']:.4g}, {report['effect_size']:.1f} SD above "
+        f"the permutations), {report['n_reference']} reference vs {report['n_new']} new images "
+        f"({report['near_duplicates_dropped']} near-duplicates dropped)"
+    )
     for item in report["most_shifted"]:
         print(f"  {item['witness']:+.4f}  {item['image']}")
     return 0
@@ -104,8 +119,10 @@ def _predict(args: argparse.Namespace) -> int:
         if "error" in answer:
             print(f"spcxr predict: {f}: {answer['error']}", file=sys.stderr)
         elif not answer.get("gate", {"ok": True})["ok"]:
-            print(f"spcxr predict: {f}: answered, but flagged by the input gate: "
-                  f"{'; '.join(answer['gate']['reasons'])}", file=sys.stderr)
+            print(
+                f"spcxr predict: {f}: answered, but flagged by the input gate: {'; '.join(answer['gate']['reasons'])}",
+                file=sys.stderr,
+            )
     print(json.dumps(results, indent=2, allow_nan=False))
     return 1 if any("error" in r for r in results.values()) else 0
 
@@ -113,8 +130,9 @@ def _predict(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     """Write TorchScript / ONNX files of a trained bundle; print {format: file} as JSON."""
     with contextlib.redirect_stdout(sys.stderr):  # MONAI's export logs; stdout is for the JSON
-        written = export_bundle(args.bundle, tuple(args.formats), args.output_dir, args.checkpoint,
-                                _overrides(args.set))
+        written = export_bundle(
+            args.bundle, tuple(args.formats), args.output_dir, args.checkpoint, _overrides(args.set)
+        )
     print(json.dumps(written, indent=2))
     return 0
 
@@ -139,10 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-verify", action="store_true", help="skip opening every image header")
     p.set_defaults(func=_datalist)
 
-    p = sub.add_parser("predict", help="class probabilities for CXR files (DICOM, PNG, ...) from a classification bundle")
+    p = sub.add_parser(
+        "predict", help="class probabilities for CXR files (DICOM, PNG, ...) from a classification bundle"
+    )
     p.add_argument("files", nargs="+", help="image files")
     p.add_argument("--bundle", default="bundles/spcxr_cxr_classification", help="trained classification bundle folder")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="inference config overrides, e.g. ckpt_dir=runs/cls/models (the network's sizes are read off the checkpoint)")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="inference config overrides, e.g. ckpt_dir=runs/cls/models (the network's sizes are read off the checkpoint)",
+    )
     p.add_argument("--no-gate", action="store_true", help="leave out the input gate's verdict (spcxr check)")
     p.set_defaults(func=_predict)
 
@@ -151,31 +177,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", nargs="+", default=["torchscript", "onnx"], choices=["torchscript", "onnx"])
     p.add_argument("-o", "--output-dir", help="where to write model.ts / model.onnx (default: the bundle's models/)")
     p.add_argument("--checkpoint", help="weights to export (default: models/model.pt)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="inference config overrides (the network's sizes are read off the checkpoint)")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="inference config overrides (the network's sizes are read off the checkpoint)",
+    )
     p.set_defaults(func=_export)
 
-    p = sub.add_parser("prepare", help="convert an archive (DICOM / PNG / JPEG tree or CSV) once into 8-bit PNGs and a "
-                                      "manifest for pretraining; resumable, parallel")
+    p = sub.add_parser(
+        "prepare",
+        help="convert an archive (DICOM / PNG / JPEG tree or CSV) once into 8-bit PNGs and a "
+        "manifest for pretraining; resumable, parallel",
+    )
     p.add_argument("source", help="folder tree, or a CSV file with a 'path' column")
     p.add_argument("output", help="prepared folder: images/, manifest.csv")
     p.add_argument("--size", type=int, default=512, help="longer side in pixels, aspect ratio kept (default 512)")
     p.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")
     p.add_argument("--modalities", nargs="*", default=["CR", "DX"], help="DICOM modalities kept (none given: all)")
     p.add_argument("--all-views", action="store_true", help="keep lateral and other non-PA/AP views")
-    p.add_argument("--dedup", type=float, nargs="?", const=0.95, default=None, metavar="THRESHOLD",
-                   help="reject near-duplicates (thumbnail correlation above THRESHOLD, default 0.95)")
+    p.add_argument(
+        "--dedup",
+        type=float,
+        nargs="?",
+        const=0.95,
+        default=None,
+        metavar="THRESHOLD",
+        help="reject near-duplicates (thumbnail correlation above THRESHOLD, default 0.95)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_prepare)
 
-    p = sub.add_parser("check", help="is each file a frontal chest radiograph the models can answer for? the "
-                                    "reader's checks, photometric / layout sanity and the encoder's distance")
+    p = sub.add_parser(
+        "check",
+        help="is each file a frontal chest radiograph the models can answer for? the "
+        "reader's checks, photometric / layout sanity and the encoder's distance",
+    )
     p.add_argument("files", nargs="+")
     p.add_argument("--json", action="store_true", help="print {path: {ok, reasons, scores}}")
     p.add_argument("--calibration", default=None, help="a gate calibration .npz (default: the released encoder's)")
     p.set_defaults(func=_check)
 
-    p = sub.add_parser("drift", help="has NEW drifted from REFERENCE? an MMD two-sample test on the pretrained "
-                                    "encoder's features, with the most shifted images")
+    p = sub.add_parser(
+        "drift",
+        help="has NEW drifted from REFERENCE? an MMD two-sample test on the pretrained "
+        "encoder's features, with the most shifted images",
+    )
     p.add_argument("reference", help="folder of reference images (e.g. the training set)")
     p.add_argument("new", help="folder of images to test")
     p.add_argument("--n", type=int, default=None, help="draw at most N images per side (seeded)")
@@ -183,8 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default="released", help="encoder: 'released', a release's name or a checkpoint")
     p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--keep-duplicates", action="store_true",
-                   help="keep NEW images that have a near-duplicate in REFERENCE (dropped by default)")
+    p.add_argument(
+        "--keep-duplicates",
+        action="store_true",
+        help="keep NEW images that have a near-duplicate in REFERENCE (dropped by default)",
+    )
     p.add_argument("--top", type=int, default=10, help="how many of the most shifted images to list")
     p.add_argument("--alpha", type=float, default=0.01, help="significance level of the one-line verdict")
     p.add_argument("--plot", help="PNG: permutation distribution and the features' first principal components")

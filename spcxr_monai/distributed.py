@@ -19,8 +19,15 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["all_gather_lists", "ddp_device_ids", "distributed_device", "init_distributed", "is_main_process", "main_process_dir",
-           "on_main_process"]
+__all__ = [
+    "all_gather_lists",
+    "ddp_device_ids",
+    "distributed_device",
+    "init_distributed",
+    "is_main_process",
+    "main_process_dir",
+    "on_main_process",
+]
 
 
 def _slurm_to_torchrun_env() -> None:
@@ -32,8 +39,10 @@ def _slurm_to_torchrun_env() -> None:
     os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
     os.environ.setdefault("MASTER_PORT", "29500")
     if "MASTER_ADDR" not in os.environ:
-        raise RuntimeError("under srun, export MASTER_ADDR (the first node's host name) before the run; "
-                           "see the README's multi-node section")
+        raise RuntimeError(
+            "under srun, export MASTER_ADDR (the first node's host name) before the run; "
+            "see the README's multi-node section"
+        )
 
 
 def init_distributed(timeout_minutes: int = 30) -> None:
@@ -42,8 +51,10 @@ def init_distributed(timeout_minutes: int = 30) -> None:
         return
     _slurm_to_torchrun_env()
     if "RANK" not in os.environ:
-        raise RuntimeError("multi_gpu_train.json runs under torchrun (or srun): RANK / WORLD_SIZE are not set; "
-                           "use configs/train.json for a single process")
+        raise RuntimeError(
+            "multi_gpu_train.json runs under torchrun (or srun): RANK / WORLD_SIZE are not set; "
+            "use configs/train.json for a single process"
+        )
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))

@@ -31,7 +31,6 @@ onnx, _ = optional_import("onnx")  # the "export" extra: only ONNX export needs 
 __all__ = ["FORMATS", "ExportFormat", "export_bundle", "export_metadata"]
 
 
-
 class ExportFormat(str, Enum):
     """The files :func:`export_bundle` writes."""
 
@@ -70,16 +69,27 @@ def export_metadata(bundle_dir: str, overrides: dict[str, Any], ckpt_file: str) 
     }
     if "classes" in parser:
         classes = list(parser.get_parsed_content("classes"))
-        meta["output"] = {"shape": ["B", len(classes)], "meaning": "logits; softmax gives class probabilities",
-                          "classes": classes}
+        meta["output"] = {
+            "shape": ["B", len(classes)],
+            "meaning": "logits; softmax gives class probabilities",
+            "classes": classes,
+        }
     else:
-        meta["output"] = {"shape": ["B", 2, size, size], "meaning": "logits; argmax over channels, 1 = lungs",
-                          "labels": {"0": "background", "1": "lungs"}}
+        meta["output"] = {
+            "shape": ["B", 2, size, size],
+            "meaning": "logits; argmax over channels, 1 = lungs",
+            "labels": {"0": "background", "1": "lungs"},
+        }
     return meta
 
 
-def export_bundle(bundle_dir: str, formats: tuple[str, ...] = FORMATS, output_dir: str | None = None,
-                  ckpt_file: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+def export_bundle(
+    bundle_dir: str,
+    formats: tuple[str, ...] = FORMATS,
+    output_dir: str | None = None,
+    ckpt_file: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, str]:
     """Export ``bundle_dir``'s trained network; returns ``{format: file}``.
 
     Args:
@@ -106,21 +116,37 @@ def export_bundle(bundle_dir: str, formats: tuple[str, ...] = FORMATS, output_di
     output_dir = os.path.abspath(output_dir or os.path.join(bundle_dir, "models"))
     os.makedirs(output_dir, exist_ok=True)
     meta = export_metadata(bundle_dir, overrides, ckpt_file)
-    common = {"net_id": "network_def", "ckpt_file": ckpt_file, "config_file": config, "use_trace": True,
-              "input_shape": [1, *meta["input"]["shape"][1:]], **overrides}
+    common = {
+        "net_id": "network_def",
+        "ckpt_file": ckpt_file,
+        "config_file": config,
+        "use_trace": True,
+        "input_shape": [1, *meta["input"]["shape"][1:]],
+        **overrides,
+    }
     written = {}
     if "torchscript" in formats:
         path = os.path.join(output_dir, "model.ts")
         # MONAI writes the bundle's metadata.json into the file's extra files: ours rides along in it
-        ckpt_export(filepath=path, meta_file=os.path.join(bundle_dir, "configs", "metadata.json"),
-                    **{f"_meta_#{METADATA_KEY}": meta}, **common)
+        ckpt_export(
+            filepath=path,
+            meta_file=os.path.join(bundle_dir, "configs", "metadata.json"),
+            **{f"_meta_#{METADATA_KEY}": meta},  # type: ignore[arg-type]  # a config override, not a kwarg
+            **common,
+        )
         written["torchscript"] = path
     if "onnx" in formats:
         path = os.path.join(output_dir, "model.onnx")
         # a dynamic batch axis; torch's default opset
-        onnx_export(filepath=path, converter_kwargs={"input_names": ["image"], "output_names": ["logits"],
-                                                    "dynamic_axes": {"image": {0: "batch"}, "logits": {0: "batch"}}},
-                    **common)
+        onnx_export(
+            filepath=path,
+            converter_kwargs={
+                "input_names": ["image"],
+                "output_names": ["logits"],
+                "dynamic_axes": {"image": {0: "batch"}, "logits": {0: "batch"}},
+            },
+            **common,
+        )
         model = onnx.load(path)
         entry = model.metadata_props.add()
         entry.key, entry.value = METADATA_KEY, json.dumps(meta)

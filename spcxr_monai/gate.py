@@ -27,6 +27,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -72,19 +73,32 @@ class GateCalibration:
 
     def save(self, path: str | os.PathLike) -> None:
         np.savez_compressed(
-            path, template=self.template.astype(np.float32), feature_mean=self.feature_mean.astype(np.float32),
+            path,
+            template=self.template.astype(np.float32),
+            feature_mean=self.feature_mean.astype(np.float32),
             feature_precision=self.feature_precision.astype(np.float32),
-            scalars=np.array([self.min_correlation, self.max_distance, self.image_size, self.min_orientation_margin],
-                             np.float64),
-            checkpoint=np.array(self.checkpoint), info=np.array(json.dumps(self.info)),
+            scalars=np.array(
+                [self.min_correlation, self.max_distance, self.image_size, self.min_orientation_margin], np.float64
+            ),
+            checkpoint=np.array(self.checkpoint),
+            info=np.array(json.dumps(self.info)),
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> GateCalibration:
         with np.load(path) as f:
             low, high, size, margin = f["scalars"]
-            return cls(f["template"], f["feature_mean"], f["feature_precision"], float(low), float(high),
-                       float(margin), str(f["checkpoint"]), int(size), json.loads(str(f["info"])))
+            return cls(
+                f["template"],
+                f["feature_mean"],
+                f["feature_precision"],
+                float(low),
+                float(high),
+                float(margin),
+                str(f["checkpoint"]),
+                int(size),
+                json.loads(str(f["info"])),
+            )
 
 
 def default_calibration() -> Path:
@@ -104,8 +118,9 @@ class InputGate:
     be read is ``"ok": false`` with the reader's reason, never an exception.
     """
 
-    def __init__(self, calibration: GateCalibration | str | os.PathLike | None = None, device: str = "cpu",
-                 batch_size: int = 64) -> None:
+    def __init__(
+        self, calibration: GateCalibration | str | os.PathLike | None = None, device: str = "cpu", batch_size: int = 64
+    ) -> None:
         if not isinstance(calibration, GateCalibration):
             calibration = GateCalibration.load(calibration or default_calibration())
         self.calibration = calibration
@@ -125,7 +140,7 @@ class InputGate:
             return self._load(path), reasons
         except CXRInputError as e:
             return None, [e.problem]
-        except Exception as e:  # noqa: BLE001 - whatever the file is, the gate answers for it
+        except Exception as e:
             return None, [f"cannot be read: {type(e).__name__}: {e}"]
 
     def features(self, images: Sequence[torch.Tensor]) -> np.ndarray:
@@ -152,7 +167,8 @@ class InputGate:
     def check(self, files: Sequence[str | os.PathLike]) -> dict[str, dict]:
         """``{path: {"ok", "reasons", "scores"}}`` for each file (see the class docstring)."""
         cal = self.calibration
-        results, decoded = {}, {}
+        results: dict[str, dict[str, Any]] = {}
+        decoded: dict[str, torch.Tensor] = {}
         for f in map(str, files):
             image, reasons = self._decode(f)
             results[f] = {"ok": not reasons, "reasons": reasons, "scores": {}}
@@ -162,22 +178,32 @@ class InputGate:
             correlation, margin, distance = self.scores(list(decoded.values()))
             for f, r, m, d in zip(decoded, correlation, margin, distance):
                 result = results[f]
-                result["scores"] = {"template_correlation": round(float(r), 4), "orientation_margin": round(float(m), 4),
-                                    "feature_distance": round(float(d), 3)}
+                result["scores"] = {
+                    "template_correlation": round(float(r), 4),
+                    "orientation_margin": round(float(m), 4),
+                    "feature_distance": round(float(d), 3),
+                }
                 turned = r - m  # the best correlation with the template turned by 90, 180 or 270 degrees
                 if r <= -cal.min_correlation:
                     result["reasons"].append(f"inverted (air bright): template correlation {r:.2f}")
                 elif m < cal.min_orientation_margin and turned >= cal.min_correlation:
-                    result["reasons"].append(f"rotated or upside down: the template fits better turned (correlation "
-                                             f"{turned:.2f} turned, {r:.2f} upright)")
+                    result["reasons"].append(
+                        f"rotated or upside down: the template fits better turned (correlation "
+                        f"{turned:.2f} turned, {r:.2f} upright)"
+                    )
                 elif r < cal.min_correlation:
-                    result["reasons"].append(f"does not look like a frontal chest radiograph: template correlation "
-                                             f"{r:.2f} < {cal.min_correlation:.2f}")
+                    result["reasons"].append(
+                        f"does not look like a frontal chest radiograph: template correlation "
+                        f"{r:.2f} < {cal.min_correlation:.2f}"
+                    )
                 elif m < cal.min_orientation_margin:
-                    result["reasons"].append(f"rotated or upside down: the template fits as well turned "
-                                             f"(orientation margin {m:.2f} < {cal.min_orientation_margin:.2f})")
+                    result["reasons"].append(
+                        f"rotated or upside down: the template fits as well turned "
+                        f"(orientation margin {m:.2f} < {cal.min_orientation_margin:.2f})"
+                    )
                 if d > cal.max_distance:
-                    result["reasons"].append(f"unlike the pretraining radiographs: feature distance {d:.1f} > "
-                                             f"{cal.max_distance:.1f}")
+                    result["reasons"].append(
+                        f"unlike the pretraining radiographs: feature distance {d:.1f} > {cal.max_distance:.1f}"
+                    )
                 result["ok"] = not result["reasons"]
         return results

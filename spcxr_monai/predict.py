@@ -55,14 +55,19 @@ def _run_inference(bundle: str, files: Sequence[str], overrides: Mapping[str, An
             try:
                 workflow.run()
             except Exception as e:  # the bundle wraps a bad file's error: surface it as the cause
-                raise find_spcxr_error(e) or e
+                own = find_spcxr_error(e)
+                if own is None:
+                    raise
+                raise own from e
             workflow.finalize()
         with open(os.path.join(tmp, "predictions.json"), encoding="utf-8") as f:
             return json.load(f)
 
 
 def predict_files(
-    bundle: str | os.PathLike, files: Sequence[str | os.PathLike], gate: bool = True,
+    bundle: str | os.PathLike,
+    files: Sequence[str | os.PathLike],
+    gate: bool = True,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, dict]:
     """``{file: {class: probability, ..., "gate": verdict}}`` or ``{file: {"error": reason}}`` for each file.

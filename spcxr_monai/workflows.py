@@ -18,7 +18,14 @@ from spcxr_monai.errors import report_errors_briefly
 from spcxr_monai.utils.precision import resolve_amp_dtype
 from spcxr_monai.utils.threads import configure_threads
 
-__all__ = ["close_run", "initialize_run", "lower_is_better", "needs_grad_scaler", "run_training", "warmup_cosine_schedule"]
+__all__ = [
+    "close_run",
+    "initialize_run",
+    "lower_is_better",
+    "needs_grad_scaler",
+    "run_training",
+    "warmup_cosine_schedule",
+]
 
 
 def initialize_run(seed: int = 0, num_threads: int | None = None, distributed: bool = False) -> None:
@@ -55,9 +62,7 @@ def lower_is_better(current: float, best: float) -> bool:
     return best < 0 or current < best
 
 
-def run_training(
-    trainer: Engine, checkpoint_saver: Any, resume_loader: Any, sampler: Any = None
-) -> None:
+def run_training(trainer: Engine, checkpoint_saver: Any, resume_loader: Any, sampler: Any = None) -> None:
     """Attach the checkpoint saver (rank 0 only) and the resume loader, then run.
 
     In a config, give ``checkpoint_saver`` before ``trainer``: the saver's ``save_dict`` builds the

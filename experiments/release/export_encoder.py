@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from spcxr_monai.utils import save_atomic
 from spcxr_monai.pretrained import DEFAULT, HERE, RELEASED
+from spcxr_monai.utils import save_atomic
 
 
 def scalar_curve(tb_dir: Path, tag: str) -> list[tuple[int, float]]:
@@ -42,7 +42,9 @@ def scalar_curve(tb_dir: Path, tag: str) -> list[tuple[int, float]]:
 def wall_hours(figures: Path, epochs: int) -> float | None:
     """A stage's wall time from its per-epoch reconstruction figures' times (every epoch's, or a subset: a run
     that travelled back from a lent machine keeps a few), scaled to ``epochs``; None below two figures."""
-    times = sorted((int(p.stem.rsplit("epoch", 1)[1]), p.stat().st_mtime) for p in figures.glob("reconstruction_epoch*.png"))
+    times = sorted(
+        (int(p.stem.rsplit("epoch", 1)[1]), p.stat().st_mtime) for p in figures.glob("reconstruction_epoch*.png")
+    )
     if len(times) < 2:
         return None
     return (times[-1][1] - times[0][1]) / (times[-1][0] - times[0][0]) * epochs / 3600
@@ -62,9 +64,17 @@ def stage_curves(runs: list[Path], numbers: list[int] | None = None, offset: int
         history += [{**h, "epoch": h["epoch"] + offset} for h in probe["history"]]
         l1 += [(epoch + offset, value) for epoch, value in curve]
         hours = wall_hours(run / "logs" / "figures", curve[-1][0])
-        stages.append({"stage": index, "run": str(run), "first_epoch": offset + 1, "last_epoch": offset + curve[-1][0],
-                       "hours": hours, "local_best_epoch": probe["best_epoch"],
-                       "local_best_l1_epoch": min(curve, key=lambda c: c[1])[0]})
+        stages.append(
+            {
+                "stage": index,
+                "run": str(run),
+                "first_epoch": offset + 1,
+                "last_epoch": offset + curve[-1][0],
+                "hours": hours,
+                "local_best_epoch": probe["best_epoch"],
+                "local_best_l1_epoch": min(curve, key=lambda c: c[1])[0],
+            }
+        )
         offset += curve[-1][0]
     merged = {**probe, "best_epoch": probe["best_epoch"] + offset - curve[-1][0], "history": history}
     return merged, l1, stages
@@ -73,13 +83,26 @@ def stage_curves(runs: list[Path], numbers: list[int] | None = None, offset: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+", help="bundle_root of each pretraining stage, in order")
-    parser.add_argument("--checkpoint", default="model_probe.pt", choices=["model_probe.pt", "model.pt"],
-                        help="of <last run>/models: best k-NN probe accuracy, or lowest validation masked L1")
+    parser.add_argument(
+        "--checkpoint",
+        default="model_probe.pt",
+        choices=["model_probe.pt", "model.pt"],
+        help="of <last run>/models: best k-NN probe accuracy, or lowest validation masked L1",
+    )
     parser.add_argument("--name", default=DEFAULT)
-    parser.add_argument("--stage-numbers", type=int, nargs="+", default=None,
-                        help="the runs' stage numbers in pretrain_released_encoder.sh (default 1, 2, ...)")
-    parser.add_argument("--epoch-offset", type=int, default=0,
-                        help="epochs of the release the first run continues (e.g. 120 for a restart from e120)")
+    parser.add_argument(
+        "--stage-numbers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="the runs' stage numbers in pretrain_released_encoder.sh (default 1, 2, ...)",
+    )
+    parser.add_argument(
+        "--epoch-offset",
+        type=int,
+        default=0,
+        help="epochs of the release the first run continues (e.g. 120 for a restart from e120)",
+    )
     args = parser.parse_args()
 
     entry = RELEASED[args.name]
@@ -94,16 +117,23 @@ def main() -> None:
     local = stages[-1]["local_best_epoch" if args.checkpoint == "model_probe.pt" else "local_best_l1_epoch"]
     chosen = stages[-1]["first_epoch"] - 1 + local
     if args.checkpoint == "model_probe.pt":
-        chosen_by = (f"best k-NN probe accuracy of the frozen encoder in the last stage "
-                     f"({next(h for h in probe['history'] if h['epoch'] == chosen)['probe_accuracy']:.3f})")
+        chosen_by = (
+            f"best k-NN probe accuracy of the frozen encoder in the last stage "
+            f"({next(h for h in probe['history'] if h['epoch'] == chosen)['probe_accuracy']:.3f})"
+        )
     else:
         chosen_by = f"lowest validation masked L1 of the last stage ({dict(l1)[chosen]:.4f})"
-    options = "" if args.checkpoint == "model_probe.pt" and args.name == DEFAULT else \
-        f" --checkpoint {args.checkpoint} --name {args.name}"
+    options = (
+        ""
+        if args.checkpoint == "model_probe.pt" and args.name == DEFAULT
+        else f" --checkpoint {args.checkpoint} --name {args.name}"
+    )
     if args.stage_numbers:
         options += f" --stage-numbers {' '.join(map(str, args.stage_numbers))} --epoch-offset {args.epoch_offset}"
-    stages_cmd = " && ".join(f"bash experiments/release/pretrain_released_encoder.sh {s['stage']} "
-                             f"{s['last_epoch'] - s['first_epoch'] + 1}" for s in stages)
+    stages_cmd = " && ".join(
+        f"bash experiments/release/pretrain_released_encoder.sh {s['stage']} {s['last_epoch'] - s['first_epoch'] + 1}"
+        for s in stages
+    )
     record = {
         "name": args.name,
         "file": entry["file"],
@@ -158,15 +188,27 @@ def write_model_card(record: dict) -> None:
         mark = " (chosen)" if epoch == record["chosen_epoch"] else ""
         stage = f" (stage {starts[epoch]})" if epoch in starts and len(starts) > 1 else ""
         rows.append(f"| {epoch}{stage}{mark} | {l1.get(epoch, float('nan')):.4f} | {acc} | {bacc} |")
-    stage_lines = [f"- stage {s['stage']} (`{Path(s['run']).name}`): epochs {s['first_epoch']}-{s['last_epoch']}"
-                   + (f", {_duration(s['hours'])} of wall time" if s["hours"] else "") for s in record["stages"]]
+    stage_lines = [
+        f"- stage {s['stage']} (`{Path(s['run']).name}`): epochs {s['first_epoch']}-{s['last_epoch']}"
+        + (f", {_duration(s['hours'])} of wall time" if s["hours"] else "")
+        for s in record["stages"]
+    ]
     template = (Path(__file__).parent / "MODEL_CARD.template.md").read_text()
     card = template.format(
-        name=record["name"], file=record["file"], file_stem=Path(record["file"]).stem,
-        megabytes=record["bytes"] / 2**20, parameters=record["parameters"], sha256=record["sha256"],
-        chosen_epoch=record["chosen_epoch"], epochs=max(l1),
-        chosen_by=record["chosen_by"], probe_fraction=record["probe_fraction"],
-        command=record["command"], stage_lines="\n".join(stage_lines), k=probe["k"], curve_table="\n".join(rows),
+        name=record["name"],
+        file=record["file"],
+        file_stem=Path(record["file"]).stem,
+        megabytes=record["bytes"] / 2**20,
+        parameters=record["parameters"],
+        sha256=record["sha256"],
+        chosen_epoch=record["chosen_epoch"],
+        epochs=max(l1),
+        chosen_by=record["chosen_by"],
+        probe_fraction=record["probe_fraction"],
+        command=record["command"],
+        stage_lines="\n".join(stage_lines),
+        k=probe["k"],
+        curve_table="\n".join(rows),
         default_note="the default, also `released`" if record["name"] == DEFAULT else f"`released` is `{DEFAULT}`",
         data=DATA_V2 if any(s["stage"] >= 4 for s in record["stages"]) else DATA_E120,
         training_summary=_training_summary(record["stages"], max(l1)),
@@ -175,7 +217,7 @@ def write_model_card(record: dict) -> None:
 
 
 def _training_summary(stages: list[dict], epochs: int) -> str:
-    """"120 epochs on 3.7k images, then 33 on 12.1k" for a stage 4 run, else "N epochs on 3.7k images"."""
+    """ "120 epochs on 3.7k images, then 33 on 12.1k" for a stage 4 run, else "N epochs on 3.7k images"."""
     pooled = [s for s in stages if s["stage"] >= 4]
     if not pooled:
         return f"{epochs} epochs on 3.7k images"

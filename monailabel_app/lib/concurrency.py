@@ -64,7 +64,7 @@ class InferenceQueue:
         self.admitted = 0
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "InferenceQueue":
+    def __enter__(self) -> InferenceQueue:
         with self._lock:
             if self.limit and self.admitted >= self.limit:
                 raise HTTPException(
@@ -88,8 +88,9 @@ def serve_inference_in_threads(router: APIRouter, queue: InferenceQueue) -> bool
     MONAI Label 0.8's. Call it before the server answers its first request."""
     from monailabel.endpoints.infer import run_inference
 
-    route = next((r for r in router.routes if isinstance(r, APIRoute) and r.path == INFER_PATH
-                  and "POST" in r.methods), None)
+    route = next(
+        (r for r in router.routes if isinstance(r, APIRoute) and r.path == INFER_PATH and "POST" in r.methods), None
+    )
     if route is None or not inspect.iscoroutinefunction(route.endpoint):
         logger.warning(f"POST {INFER_PATH} not found as MONAI Label 0.8 declares it: inference stays as it is")
         return False

@@ -18,7 +18,8 @@ import os
 import pathlib
 import tempfile
 import threading
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from cachetools import TTLCache, cached
@@ -72,30 +73,32 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         self,
         client: DICOMwebClient,
         modalities: Sequence[str] = RADIOGRAPH_MODALITIES,
-        cache_path: Optional[str] = None,
+        cache_path: str | None = None,
         segment_label: str = "Lungs",
     ) -> None:
         self._client = client
         self._modalities = tuple(modalities)
-        self._search_filter: Dict[str, Any] = {}
+        self._search_filter: dict[str, Any] = {}
         self._fetch_by_frame = False  # whole instances, as stored (frames would need the PACS to decode)
         self._convert_to_nifti = False
         self._segment_label = segment_label
         self._download_lock = threading.Lock()
         folder = md5_digest(client.base_url)
-        path = os.path.join(cache_path, folder) if cache_path else os.path.join(
-            pathlib.Path.home(), ".cache", "monailabel", "dicom", folder
+        path = (
+            os.path.join(cache_path, folder)
+            if cache_path
+            else os.path.join(pathlib.Path.home(), ".cache", "monailabel", "dicom", folder)
         )
         logger.info(f"DICOMweb radiographs ({', '.join(self._modalities)}) from {client.base_url}; cache {path}")
         # LocalDatastore directly: the cache holds .dcm files (DICOMWebDatastore's would hold NIfTI)
         LocalDatastore.__init__(self, datastore_path=path, extensions=("*.dcm",), auto_reload=True)
 
-    def _to_id(self, file: str) -> Tuple[str, str]:
+    def _to_id(self, file: str) -> tuple[str, str]:
         # series UIDs are full of dots: only the known suffix is the extension
         return (file[: -len(".dcm")], ".dcm") if file.endswith(".dcm") else super()._to_id(file)
 
     @cached(cache=TTLCache(maxsize=16, ttl=settings.MONAI_LABEL_DICOMWEB_CACHE_EXPIRY))
-    def list_images(self) -> List[str]:
+    def list_images(self) -> list[str]:
         series = set()
         for modality in self._modalities:
             for found in self._client.search_for_series(search_filters={"Modality": modality}):
@@ -131,7 +134,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         return LocalDatastore.get_image_uri(self, image_id)
 
     def save_label(
-        self, image_id: str, label_filename: str, label_tag: str, label_info: Dict[str, Any], label_id: str = ""
+        self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any], label_id: str = ""
     ) -> str:
         """Keep the label in the cache; a ``final`` one also goes to the PACS as a DICOM SEG of the image."""
         if label_tag == DefaultLabelTag.FINAL:
@@ -144,6 +147,10 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
             logger.info(f"DICOM SEG of {image_id} stored as series {series_uid}")
             DICOMWebDatastore.get_labeled_images.cache_clear()  # else "completed" lags for the cache's 2 hours
             image_info = self.get_image_info(image_id)
-            label_info = {**label_info, "SeriesInstanceUID": series_uid, "Modality": "SEG",
-                          **{k: image_info.get(k) for k in ("PatientID", "StudyInstanceUID")}}
+            label_info = {
+                **label_info,
+                "SeriesInstanceUID": series_uid,
+                "Modality": "SEG",
+                **{k: image_info.get(k) for k in ("PatientID", "StudyInstanceUID")},
+            }
         return LocalDatastore.save_label(self, image_id, label_filename, label_tag, label_info)

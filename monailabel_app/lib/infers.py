@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Callable, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from monai.transforms import SaveImaged, SqueezeDimd
 from monailabel.interfaces.tasks.infer_v2 import InferType
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 BUNDLE_WRITERS = [SaveImaged, SaveDicomSegd]
 
 
-def parse_overrides(text: Optional[str]) -> Dict[str, Any]:
+def parse_overrides(text: str | None) -> dict[str, Any]:
     """The ``bundle_overrides`` conf value: a JSON object of config ids -> values, or empty."""
     if not text:
         return {}
@@ -74,8 +75,8 @@ class SPCXRBundleInferTask(BundleInferTask):
     def __init__(
         self,
         path: str,
-        conf: Dict[str, str],
-        overrides: Optional[Dict[str, Any]] = None,
+        conf: dict[str, str],
+        overrides: dict[str, Any] | None = None,
         type: str = "",
         **kwargs: Any,
     ) -> None:
@@ -100,7 +101,7 @@ class SPCXRBundleInferTask(BundleInferTask):
             post.append(SqueezeDimd(keys=self.key_pred, dim=0))
         return post
 
-    def writer(self, data: Dict[str, Any], extension=None, dtype=None):
+    def writer(self, data: dict[str, Any], extension=None, dtype=None):
         if self.type == InferType.SEGMENTATION:
             # The 2D mask as a PNG (rows, cols) of label indices, whatever the input's format, unless
             # the request asks for another ``result_extension``.
@@ -110,7 +111,7 @@ class SPCXRBundleInferTask(BundleInferTask):
             result = super().writer(data, extension=extension, dtype=dtype)
         return self._with_gate(data, *result)
 
-    def _with_gate(self, data: Dict[str, Any], result_file: Any, result_json: Any):
+    def _with_gate(self, data: dict[str, Any], result_file: Any, result_json: Any):
         """Add the input gate's verdict on the request's image to the result JSON."""
         image = data.get("image_path")
         if not isinstance(image, str) or not os.path.isfile(image) or not self.bundle_config.get("gate", True):

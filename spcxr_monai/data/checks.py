@@ -24,5 +24,6 @@ def check_sound(array: np.ndarray, path: str, context: str = "") -> None:
     if not finite.all():
         raise CXRInputError(path, f"{int((~finite).sum())} non-finite pixel values ({context})")
     if array.size and np.ptp(array) == 0:
-        raise CXRInputError(path, f"decoded image is constant ({float(array.flat[0]):g} everywhere; {context}): "
-                                  "blank or undecodable")
+        raise CXRInputError(
+            path, f"decoded image is constant ({float(array.flat[0]):g} everywhere; {context}): blank or undecodable"
+        )

@@ -141,7 +141,7 @@ class CXRReader(ImageReader):
             "original_size": tuple(int(s) for s in array.shape),
             "format": f"{image.format}:{mode}",
         }
-        check_sound(array, path, meta["format"])  # DICOM is checked in read_dicom_cxr, with its tags
+        check_sound(array, path, str(meta["format"]))  # DICOM is checked in read_dicom_cxr, with its tags
         return array, meta
 
     def _read_volume(self, path: str, reader: ImageReader, transpose: bool) -> tuple[np.ndarray, dict]:
@@ -165,5 +165,5 @@ class CXRReader(ImageReader):
             "original_size": tuple(int(s) for s in array.shape),
             "format": type(reader).__name__.replace("Reader", ""),
         }
-        check_sound(array, path, meta["format"])
+        check_sound(array, path, str(meta["format"]))
         return np.ascontiguousarray(array), meta

@@ -20,7 +20,11 @@ from spcxr_monai.data.split import split_by_patient
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "eval_datalist", "find_images", "inference_files", "make_datalist", "make_unlabelled_datalist",
+    "eval_datalist",
+    "find_images",
+    "inference_files",
+    "make_datalist",
+    "make_unlabelled_datalist",
     "maybe_make_datalist",
 ]
 
@@ -158,10 +162,17 @@ def make_unlabelled_datalist(
             raise CXRInputError(folder, "data folder not found")
     items, skipped = [], []
     for folder in (r for r in roots if (r / "manifest.csv").is_file()):  # prepared by `spcxr prepare`: checked there
-        items += [{"image": row["output"], "label": 0,
-                   "patient": row["patient_id"] or patient_id_from_name(Path(row["source"]).name)}
-                  for row in read_manifest(folder)]
-    for path in (p for folder in roots if not (folder / "manifest.csv").is_file() for p in find_images(folder, exclude_dirs)):
+        items += [
+            {
+                "image": row["output"],
+                "label": 0,
+                "patient": row["patient_id"] or patient_id_from_name(Path(row["source"]).name),
+            }
+            for row in read_manifest(folder)
+        ]
+    for path in (
+        p for folder in roots if not (folder / "manifest.csv").is_file() for p in find_images(folder, exclude_dirs)
+    ):
         try:
             _check_decodable(path)
         except CXRInputError as e:
@@ -175,7 +186,7 @@ def make_unlabelled_datalist(
         where = roots[0] if len(roots) == 1 else Path(", ".join(map(str, roots)))
         raise CXRInputError(where, "empty folder: no readable image files (" + ", ".join(IMAGE_SUFFIXES) + ")")
     splits = split_by_patient(items, {"validation": val_fraction} if val_fraction > 0 else {}, seed)
-    return {**splits, "skipped": skipped}
+    return {**splits, "skipped": skipped}  # type: ignore[dict-item]  # the skipped files' reasons beside the splits
 
 
 def eval_datalist(
@@ -195,7 +206,11 @@ def eval_datalist(
     kept, dropped = drop_near_duplicates(items, reference, threshold)
     logger.info(
         "%s: dropped %d of %d images with a near-duplicate (thumbnail correlation > %.2f) in %s",
-        eval_dir, len(dropped), len(items), threshold, dedup_against,
+        eval_dir,
+        len(dropped),
+        len(items),
+        threshold,
+        dedup_against,
     )
     return kept
 

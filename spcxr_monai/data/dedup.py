@@ -24,7 +24,9 @@ THUMBNAIL_SIZE = 32
 def thumbnail(image: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
     """(size * size,) float32 unit-norm, zero-mean thumbnail of a (rows, cols) image, area-averaged (aspect
     ratio not kept): the dot product of two is the Pearson correlation of the thumbnails."""
-    small = np.asarray(Image.fromarray(np.asarray(image, np.float32), mode="F").resize((size, size), Image.BOX))
+    small = np.asarray(
+        Image.fromarray(np.asarray(image, np.float32), mode="F").resize((size, size), Image.Resampling.BOX)
+    )
     small = small.ravel() - small.mean()
     return (small / (np.linalg.norm(small) + 1e-8)).astype(np.float32)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from monai.data import DataLoader, Dataset
@@ -100,8 +101,9 @@ class UInt8ImageStore:
     def from_tensor(cls, images: torch.Tensor, files: Sequence[str] | None = None) -> UInt8ImageStore:
         """A store of images already decoded: uint8 (N, C, H, W), kept on their device (benchmarks, tests)."""
         if images.dtype != torch.uint8 or images.ndim != 4 or not len(images):
-            raise ValueError(f"images must be a non-empty uint8 (N, C, H, W) tensor, got {images.dtype} "
-                             f"{tuple(images.shape)}.")
+            raise ValueError(
+                f"images must be a non-empty uint8 (N, C, H, W) tensor, got {images.dtype} {tuple(images.shape)}."
+            )
         store = cls.__new__(cls)
         store.files = list(files) if files is not None else [f"image_{i}" for i in range(len(images))]
         store.data = [{"image": f} for f in store.files]
@@ -181,25 +183,26 @@ class DeviceBatchLoader:
 
     def state_dict(self) -> dict:
         """The order's and the augmentation's generators (a resumed run draws the epochs it would have)."""
-        aug = self.augment.state_dict() if hasattr(self.augment, "state_dict") else {}
+        aug: dict = getattr(self.augment, "state_dict", dict)()  # a stateful augmentation (RandAffineBatch) or none
         return {"order": self._order.get_state(), "augment": aug}
 
     def load_state_dict(self, state: dict) -> None:
         self._order.set_state(state["order"])
         if hasattr(self.augment, "load_state_dict"):
-            self.augment.load_state_dict(state["augment"])
+            self.augment.load_state_dict(state["augment"])  # type: ignore[union-attr]  # hasattr: not None
 
     def __iter__(self) -> Iterator[dict]:
         n, device = len(self.store), self.store.images.device
         order = torch.randperm(n, generator=self._order) if self.shuffle else torch.arange(n)
         order_on_device = order.to(device, non_blocking=True)
         for i in range(len(self)):
-            index = order_on_device[i * self.batch_size:(i + 1) * self.batch_size]
+            index = order_on_device[i * self.batch_size : (i + 1) * self.batch_size]
             images = normalize_batch(self.store.images[index].float())
             if self.augment is not None:
                 images = self.augment(images)
-            batch = {self.image_key: images}
+            batch: dict[str, Any] = {self.image_key: images}
             if self.file_key:
-                batch[self.file_key] = _BatchFiles(self.store.files, order[i * self.batch_size:(i + 1) * self.batch_size])
+                batch[self.file_key] = _BatchFiles(
+                    self.store.files, order[i * self.batch_size : (i + 1) * self.batch_size]
+                )
             yield batch
-

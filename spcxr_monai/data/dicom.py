@@ -22,7 +22,7 @@ from pydicom.misc import is_dicom
 try:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 except ImportError:  # pydicom 2.4, as pinned in the MONAI Label environment (monailabel_app/)
-    from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
+    from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut  # type: ignore[no-redef]
 
 from spcxr_monai.data.checks import check_sound
 from spcxr_monai.data.errors import CXRInputError
@@ -36,7 +36,7 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
     """True when the file carries the DICOM Part 10 preamble magic ``DICM`` (``pydicom.misc.is_dicom``);
     False also for a file that cannot be opened."""
     try:
-        return is_dicom(path)
+        return is_dicom(os.fspath(path))
     except OSError:
         return False
 
@@ -76,10 +76,16 @@ def _missing_pixel_data(path: str) -> CXRInputError:
         raw = f.read()
     at = raw.rfind(PIXEL_DATA_TAG)
     if at >= 0:
-        return CXRInputError(path, f"file is truncated: its pixel data start at byte {at} but the file ends at "
-                                   f"byte {len(raw)}, before their end")
-    return CXRInputError(path, f"DICOM has no pixel data (no PixelData element in its {len(raw)} bytes; "
-                               "if the file was cut short, the cut came before the pixel data)")
+        return CXRInputError(
+            path,
+            f"file is truncated: its pixel data start at byte {at} but the file ends at "
+            f"byte {len(raw)}, before their end",
+        )
+    return CXRInputError(
+        path,
+        f"DICOM has no pixel data (no PixelData element in its {len(raw)} bytes; "
+        "if the file was cut short, the cut came before the pixel data)",
+    )
 
 
 def read_dicom_cxr(path: str | os.PathLike, apply_voi: bool = True) -> tuple[np.ndarray, dict]:
@@ -156,8 +162,9 @@ def _read_header(path: str) -> tuple[Any, str, str]:
     if rows < 2 or cols < 2:
         raise CXRInputError(path, f"DICOM header gives an image of {rows} x {cols} pixels")
     if ds.get("PixelRepresentation", 0) not in (0, 1):
-        raise CXRInputError(path, f"PixelRepresentation {ds.get('PixelRepresentation')} is neither 0 (unsigned) "
-                                  "nor 1 (signed)")
+        raise CXRInputError(
+            path, f"PixelRepresentation {ds.get('PixelRepresentation')} is neither 0 (unsigned) nor 1 (signed)"
+        )
     if ts is not None and not ts.is_compressed:
         _check_native_pixel_data(ds, path, rows, cols)
     slope = ds.get("RescaleSlope")
@@ -188,8 +195,12 @@ def _decode_modality_values(ds: Any, path: str, ts_name: str) -> tuple[np.ndarra
         raise CXRInputError(
             path, f"decoded pixel data of shape {value.shape} does not match the header's {rows} x {cols}"
         )
-    check_sound(value, path, f"after the Modality LUT: BitsStored {ds.get('BitsStored')}, RescaleSlope "
-                             f"{ds.get('RescaleSlope')}, RescaleIntercept {ds.get('RescaleIntercept')}")
+    check_sound(
+        value,
+        path,
+        f"after the Modality LUT: BitsStored {ds.get('BitsStored')}, RescaleSlope "
+        f"{ds.get('RescaleSlope')}, RescaleIntercept {ds.get('RescaleIntercept')}",
+    )
     return value, decoder
 
 
@@ -199,9 +210,14 @@ def _apply_window(value: np.ndarray, ds: Any, path: str) -> tuple[np.ndarray, bo
     windowed = np.asarray(apply_voi_lut(value, ds, index=0), dtype=np.float64)
     if np.ptp(windowed) > 0 and _saturated_fraction(windowed) < MAX_SATURATED:
         return windowed, True
-    logger.warning("%s: the VOI LUT / window (centre %s, width %s) misses the pixel values (%g..%g); "
-                   "using the data's range", path, ds.get("WindowCenter"), ds.get("WindowWidth"),
-                   float(value.min()), float(value.max()))
+    logger.warning(
+        "%s: the VOI LUT / window (centre %s, width %s) misses the pixel values (%g..%g); using the data's range",
+        path,
+        ds.get("WindowCenter"),
+        ds.get("WindowWidth"),
+        float(value.min()),
+        float(value.max()),
+    )
     return value, False
 
 
@@ -220,18 +236,29 @@ def _check_native_pixel_data(ds: Any, path: str, rows: int, cols: int) -> None:
     bits_stored = int(ds.get("BitsStored", bits_allocated) or 0)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if bits_allocated not in (8, 16, 32) or not 1 < bits_stored <= bits_allocated or samples != 1:
-        raise CXRInputError(path, f"BitsAllocated {bits_allocated}, BitsStored {bits_stored}, SamplesPerPixel "
-                                  f"{samples} do not describe a grey radiograph")
+        raise CXRInputError(
+            path,
+            f"BitsAllocated {bits_allocated}, BitsStored {bits_stored}, SamplesPerPixel "
+            f"{samples} do not describe a grey radiograph",
+        )
     expected = rows * cols * bits_allocated // 8
     actual = len(ds.PixelData)
     if actual not in (expected, expected + 1):  # +1: the padding byte of an odd length
-        raise CXRInputError(path, f"pixel data hold {actual} bytes; the header (Rows {rows} x Columns {cols} x "
-                                  f"BitsAllocated {bits_allocated}) needs {expected}")
+        raise CXRInputError(
+            path,
+            f"pixel data hold {actual} bytes; the header (Rows {rows} x Columns {cols} x "
+            f"BitsAllocated {bits_allocated}) needs {expected}",
+        )
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
     little = getattr(ds.file_meta.TransferSyntaxUID, "is_little_endian", True)
-    raw = np.frombuffer(ds.PixelData[:expected], dtype=f"{'<' if little else '>'}{'i' if signed else 'u'}{bits_allocated // 8}")
+    raw = np.frombuffer(
+        ds.PixelData[:expected], dtype=f"{'<' if little else '>'}{'i' if signed else 'u'}{bits_allocated // 8}"
+    )
     low, high = (-(1 << (bits_stored - 1)), (1 << (bits_stored - 1)) - 1) if signed else (0, (1 << bits_stored) - 1)
     if raw.min() < low or raw.max() > high:
-        raise CXRInputError(path, f"stored values {raw.min()}..{raw.max()} do not fit BitsStored {bits_stored} "
-                                  f"({'signed' if signed else 'unsigned'}, {low}..{high}): the header does not "
-                                  "describe these pixels")
+        raise CXRInputError(
+            path,
+            f"stored values {raw.min()}..{raw.max()} do not fit BitsStored {bits_stored} "
+            f"({'signed' if signed else 'unsigned'}, {low}..{high}): the header does not "
+            "describe these pixels",
+        )

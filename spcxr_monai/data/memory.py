@@ -46,8 +46,11 @@ def auto_cache_rate(
     Returns:
         ``cache_rate`` in (0, 1]; the decision is logged.
     """
-    count = sum(len(datalist.get(k, [])) for k in ("training", "validation")) if isinstance(datalist, Mapping) \
+    count = (
+        sum(len(datalist.get(k, [])) for k in ("training", "validation"))
+        if isinstance(datalist, Mapping)
         else len(datalist)
+    )
     need = count * image_size * image_size * bytes_per_pixel * 1.25  # 1.25: MetaTensor and item overhead
     memory = available_memory() if memory is None else memory
     if memory is None or need <= memory * memory_fraction:
@@ -56,7 +59,12 @@ def auto_cache_rate(
         rate = max(0.01, round(memory * memory_fraction / need, 3))
     logger.info(
         "cache_rate %.3f: %d images of %d px at %d byte(s) per pixel need ~%.2f GB; %s available (override with "
-        "--cache_rate)", rate, count, image_size, bytes_per_pixel, need / 1e9,
+        "--cache_rate)",
+        rate,
+        count,
+        image_size,
+        bytes_per_pixel,
+        need / 1e9,
         "unknown memory" if memory is None else f"{memory / 1e9:.1f} GB",
     )
     return rate

@@ -54,9 +54,24 @@ __all__ = ["MANIFEST_FIELDS", "FRONTAL_VIEWS", "prepare_dataset", "read_manifest
 logger = logging.getLogger(__name__)
 
 MANIFEST_FIELDS = (
-    "source", "output", "status", "reason", "patient_id", "study_uid", "series_uid", "sop_uid", "modality",
-    "view_position", "body_part", "rows", "columns", "pixel_spacing", "photometric_interpretation",
-    "bits_stored", "window", "manufacturer",
+    "source",
+    "output",
+    "status",
+    "reason",
+    "patient_id",
+    "study_uid",
+    "series_uid",
+    "sop_uid",
+    "modality",
+    "view_position",
+    "body_part",
+    "rows",
+    "columns",
+    "pixel_spacing",
+    "photometric_interpretation",
+    "bits_stored",
+    "window",
+    "manufacturer",
 )
 FRONTAL_VIEWS = ("PA", "AP")
 JOURNAL = "manifest.jsonl"
@@ -107,7 +122,7 @@ def _to_uint8(array: np.ndarray, size: int) -> np.ndarray:
     scale = min(1.0, size / max(rows, cols))
     if scale < 1.0:
         new = (max(1, round(cols * scale)), max(1, round(rows * scale)))
-        array = np.asarray(Image.fromarray(array.astype(np.float32), mode="F").resize(new, Image.BOX))
+        array = np.asarray(Image.fromarray(array.astype(np.float32), mode="F").resize(new, Image.Resampling.BOX))
     low, high = float(array.min()), float(array.max())
     if not high > low:
         raise CXRInputError("(resized)", "image is constant after resizing")
@@ -125,19 +140,25 @@ def _prepare_one(source: str, output: str, size: int, modalities: tuple[str, ...
         if is_dicom_file(path) or image_format(path) == "dicom":
             try:
                 header = pydicom.dcmread(path, stop_before_pixels=True)
-            except Exception as e:  # noqa: BLE001 - any parse failure is this file's problem
+            except Exception as e:
                 raise CXRInputError(path, f"not a readable DICOM file ({e})") from e
             row.update(_header_fields(header))
             if modalities and row["modality"] not in modalities:
-                raise CXRInputError(path, f"modality {row['modality'] or '(none)'} is not one of {', '.join(modalities)}")
+                raise CXRInputError(
+                    path, f"modality {row['modality'] or '(none)'} is not one of {', '.join(modalities)}"
+                )
             if frontal_only and row["view_position"] and row["view_position"] not in FRONTAL_VIEWS:
                 raise CXRInputError(path, f"view position {row['view_position']} is not frontal (PA / AP)")
             array, meta = read_dicom_cxr(path)
             row["window"] = _window(header, meta["voi_applied"])
         elif image_format(path) in ("pil", "itk", "nifti"):
             array, _ = CXRReader().read(str(path))  # (rows, cols), checked as every loader does
-            row.update(patient_id=patient_id_from_name(path.name), rows=str(array.shape[0]),
-                       columns=str(array.shape[1]), window="data range")
+            row.update(
+                patient_id=patient_id_from_name(path.name),
+                rows=str(array.shape[0]),
+                columns=str(array.shape[1]),
+                window="data range",
+            )
         else:
             raise CXRInputError(path, "not an image file (DICOM, PNG, JPEG, TIFF, NIfTI, MHA / NRRD)")
         with atomic_write(output) as f:
@@ -147,7 +168,7 @@ def _prepare_one(source: str, output: str, size: int, modalities: tuple[str, ...
             row["reason"] = "no ViewPosition in the header: kept"
     except CXRInputError as e:
         row["reason"] = e.problem
-    except Exception as e:  # noqa: BLE001 - a decoder's own failure must not end the run
+    except Exception as e:
         row["reason"] = f"{type(e).__name__}: {e}"
     row["reason"] = " ".join(row["reason"].split())[:MAX_REASON]  # one line in the CSV, whatever a decoder said
     return row
@@ -158,8 +179,9 @@ def _walk(src: Path, skip: Path) -> list[Path]:
     ``masks``: not radiographs) left out."""
     files = []
     for folder, dirs, names in os.walk(src):
-        dirs[:] = sorted(d for d in dirs
-                         if not d.startswith(".") and d not in MASK_DIRS and Path(folder, d).resolve() != skip)
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and d not in MASK_DIRS and Path(folder, d).resolve() != skip
+        )
         files += [Path(folder, n) for n in names if not n.startswith(".")]
     return sorted(files)
 
@@ -216,8 +238,12 @@ def _mark_near_duplicates(out: Path, rows: dict[str, dict], threshold: float) ->
         for i, row in enumerate(kept):
             earlier = [j for j in np.flatnonzero(corr[i, :i] > threshold) if kept[j]["status"] == "ok"]
             if earlier:
-                row.update(status="rejected", output="", reason=f"near-duplicate of {kept[earlier[0]]['source']} "
-                                                                f"(thumbnail correlation {corr[i, earlier[0]]:.3f})")
+                row.update(
+                    status="rejected",
+                    output="",
+                    reason=f"near-duplicate of {kept[earlier[0]]['source']} "
+                    f"(thumbnail correlation {corr[i, earlier[0]]:.3f})",
+                )
                 journal.write(json.dumps(row) + "\n")  # recorded before its image goes (see prepare_dataset)
         journal.flush()
         os.fsync(journal.fileno())
@@ -268,7 +294,7 @@ def prepare_dataset(
     # the manifest first, then the images of rejected rows (near-duplicates, files that turned bad) go:
     # a kill in between leaves an image without a row, never a row without its image
     _write_manifest(out, rows.values())
-    outputs = dict((str(p), rel) for p, rel in sources)
+    outputs = {str(p): rel for p, rel in sources}
     for source, row in rows.items():
         if row["status"] != "ok":
             (out / outputs[source]).unlink(missing_ok=True)
@@ -293,8 +319,9 @@ def _pending(sources: list[tuple[Path, str]], done: dict[str, dict], out: Path) 
     return todo
 
 
-def _convert(jobs: list[tuple], stamps: dict[str, str], out: Path, done: dict[str, dict], workers: int,
-             progress: bool) -> None:
+def _convert(
+    jobs: list[tuple], stamps: dict[str, str], out: Path, done: dict[str, dict], workers: int, progress: bool
+) -> None:
     """Run :func:`_prepare_one` on each job (in ``workers`` processes), journalling each row as it comes."""
     bar = tqdm(total=len(jobs), unit="file", desc="prepare") if progress else None
     synced = time.monotonic()

@@ -158,7 +158,8 @@ def read_csv_datalist(
     if classes is None:
         classes = sorted(set(names), key=lambda n: (not n.isdigit(), int(n) if n.isdigit() else n))
     classes = [str(c) for c in classes]
-    items, seen = [], {}
+    items: list[dict] = []
+    seen: dict[Path, tuple[int, str]] = {}
     for line, (row, name) in enumerate(zip(rows, names), start=2):
         image = (csv_path.parent / row["image"].strip()).resolve()
         if image in seen:

@@ -15,9 +15,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["class_weights", "split_by_patient", "split_items", "subsample_stratified"]
 
 
-def split_by_patient(
-    items: Sequence[dict], fractions: Mapping[str, float], seed: int = 0
-) -> dict[str, list[dict]]:
+def split_by_patient(items: Sequence[dict], fractions: Mapping[str, float], seed: int = 0) -> dict[str, list[dict]]:
     """Split items by patient, stratified by each patient's (first) label, reproducibly.
 
     Args:
@@ -55,8 +53,9 @@ def split_by_patient(
             splits["training"].extend(by_patient[patients[i]])
     for name, fraction in fractions.items():
         if fraction > 0 and not splits[name]:
-            logger.warning("split %r is empty: %d patients are too few for a fraction of %g", name, len(by_patient),
-                           fraction)
+            logger.warning(
+                "split %r is empty: %d patients are too few for a fraction of %g", name, len(by_patient), fraction
+            )
     return splits
 
 

@@ -11,10 +11,10 @@ _PEDIATRIC_PNEUMONIA = ("pneumonia_bacterial", "pneumonia_viral")
 
 # task -> (classes in label order, folder -> class map); folders of both shared layouts are mapped
 CLASSIFICATION_TASKS: dict[str, tuple[list[str], dict[str, str]]] = {
-    "3class": (["covid", "pneumonia", "normal"], {f: "pneumonia" for f in _PEDIATRIC_PNEUMONIA}),
+    "3class": (["covid", "pneumonia", "normal"], dict.fromkeys(_PEDIATRIC_PNEUMONIA, "pneumonia")),
     "screening": (
         ["normal", "abnormal"],
-        {f: "abnormal" for f in ("covid", "pneumonia", *_PEDIATRIC_PNEUMONIA)},
+        dict.fromkeys(("covid", "pneumonia", *_PEDIATRIC_PNEUMONIA), "abnormal"),
     ),
 }
 

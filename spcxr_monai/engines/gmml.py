@@ -12,8 +12,8 @@ from monai.engines.utils import PrepareBatch
 from monai.utils import CommonKeys
 from torch import nn
 
-from spcxr_monai.utils.generators import DeviceGenerator
 from spcxr_monai.transforms.group_mask import GMML_CORRUPTIONS, GMML_MAX_BLOCK_FRAC, GMML_MAX_RATIO, group_mask_batch
+from spcxr_monai.utils.generators import DeviceGenerator
 
 __all__ = ["GMMLPrepareBatch", "MaskedL1Loss", "split_target"]
 
@@ -63,7 +63,7 @@ class GMMLPrepareBatch(PrepareBatch):
         in_loader: bool = False,
     ) -> None:
         self.image_key = image_key
-        self.mask_args = {
+        self.mask_args: dict[str, Any] = {
             "max_ratio": max_ratio,
             "max_block_frac": max_block_frac,
             "align": align,
@@ -107,9 +107,7 @@ class GMMLPrepareBatch(PrepareBatch):
         generator = self.generator.get("cpu")
         images = batch[self.image_key]
         images = images.as_tensor() if hasattr(images, "as_tensor") else images
-        batch[CORRUPTED_KEY], batch[MASK_KEY] = group_mask_batch(
-            images.float(), generator=generator, **self.mask_args
-        )
+        batch[CORRUPTED_KEY], batch[MASK_KEY] = group_mask_batch(images.float(), generator=generator, **self.mask_args)
         return batch
 
     def __call__(

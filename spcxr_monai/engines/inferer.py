@@ -11,6 +11,7 @@ from spcxr_monai.utils.precision import autocast, resolve_amp_dtype
 
 __all__ = ["AutocastInferer"]
 
+
 def _to_float32(output: Any) -> Any:
     """Half-precision floating tensors in ``output`` (tensor, sequence or mapping) back to float32."""
     if isinstance(output, torch.Tensor):

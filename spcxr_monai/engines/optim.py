@@ -25,7 +25,8 @@ def param_groups_weight_decay(network: nn.Module, weight_decay: float) -> list[d
         network: the model.
         weight_decay: decay of the first group.
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in network.named_parameters():
         if param.requires_grad:
             (no_decay if _no_decay(name, param) else decay).append(param)
@@ -74,8 +75,12 @@ def param_groups_layer_decay(
         layer, no_decay = vit_layer_id(name, num_layers), _no_decay(name, param)
         group = groups.setdefault(
             (layer, no_decay),
-            {"params": [], "weight_decay": 0.0 if no_decay else weight_decay,
-             "lr": lr * layer_decay ** (num_layers + 1 - layer), "layer_id": layer},
+            {
+                "params": [],
+                "weight_decay": 0.0 if no_decay else weight_decay,
+                "lr": lr * layer_decay ** (num_layers + 1 - layer),
+                "layer_id": layer,
+            },
         )
         group["params"].append(param)
     return [groups[key] for key in sorted(groups)]

@@ -75,8 +75,10 @@ class AtomicDiskSaver(BaseSaveHandler):
             bad = count_non_finite(checkpoint)
             if bad:
                 self._pending_removal.clear()  # the previous checkpoint is the last good one: keep it
-                raise NonFiniteWeightsError(f"{path}: not written, {bad} values are NaN or infinite; "
-                                            "the previous checkpoint in this folder is kept")
+                raise NonFiniteWeightsError(
+                    f"{path}: not written, {bad} values are NaN or infinite; "
+                    "the previous checkpoint in this folder is kept"
+                )
         save_atomic(checkpoint, path)
         for old in self._pending_removal:
             if old != filename and os.path.exists(os.path.join(self.dirname, old)):
@@ -97,12 +99,15 @@ class AtomicCheckpointSaver(CheckpointSaver):
     checkpoint it resumed from once a newer one is complete.
     """
 
-    def __init__(self, save_dir: str, save_dict: dict, name: str | None = None, file_prefix: str = "",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, save_dir: str, save_dict: dict, name: str | None = None, file_prefix: str = "", **kwargs: Any
+    ) -> None:
         super().__init__(save_dir, save_dict, name=name, file_prefix=file_prefix, **kwargs)
         for ckpt in (self._final_checkpoint, self._key_metric_checkpoint, self._interval_checkpoint):
             if ckpt is not None:
-                ckpt.save_handler = AtomicDiskSaver(save_dir, getattr(ckpt.save_handler, "filename", None))
+                ckpt.save_handler = AtomicDiskSaver(  # type: ignore[assignment]  # Ignite takes any BaseSaveHandler
+                    save_dir, getattr(ckpt.save_handler, "filename", None)
+                )
         if idist.get_rank() == 0:  # only rank 0 writes here
             for tmp in glob.glob(os.path.join(glob.escape(save_dir), f"{TMP_PREFIX}*")):
                 os.remove(tmp)  # left by a write that was killed: never complete, never read
@@ -120,6 +125,9 @@ class AtomicCheckpointSaver(CheckpointSaver):
         resumed) as older than all. Beyond ``n_saved``, the oldest are deleted now, as the
         uninterrupted run would have done."""
         engine.remove_event_handler(self._adopt_existing_checkpoints, Events.EPOCH_STARTED)
+        interval = self._interval_checkpoint
+        if interval is None:  # attached only with interval checkpoints
+            return
         score = "epoch" if self.epoch_level else "iteration"
         now = engine.state.epoch if self.epoch_level else engine.state.iteration + 1
         prefix = f"{self._file_prefix}_" if self._file_prefix else ""
@@ -130,12 +138,12 @@ class AtomicCheckpointSaver(CheckpointSaver):
                 number = int(match.group(1))
                 found.append(Checkpoint.Item(number if number < now else -1, os.path.basename(path)))
         found.sort(key=lambda item: item.priority)
-        n_saved = self._interval_checkpoint.n_saved
+        n_saved = interval.n_saved
         if n_saved is not None and len(found) > n_saved:
             for item in found[: len(found) - n_saved]:
                 os.remove(os.path.join(self.save_dir, item.filename))
-            found = found[len(found) - n_saved:]
-        self._interval_checkpoint._saved = found
+            found = found[len(found) - n_saved :]
+        interval._saved = found
 
     def exception_raised(self, engine: Engine, e: Exception) -> None:
         try:

@@ -41,12 +41,14 @@ class ClassProbabilityWriter:
     def _collect(self, engine: Engine) -> None:
         for item, source in outputs_with_files(engine):
             probs = torch.as_tensor(item[CommonKeys.PRED]).detach().float().cpu().flatten().tolist()
-            self._results[source or str(len(self._results))] = {name: round(p, 6) for name, p in zip(self.class_names, probs)}
+            self._results[source or str(len(self._results))] = {
+                name: round(p, 6) for name, p in zip(self.class_names, probs)
+            }
 
     def _write(self, engine: Engine) -> None:
         for key, verdict in getattr(engine.state, "gate", {}).items():  # from an InputGateWriter attached before
             if key in self._results:
                 self._results[key]["gate"] = verdict
-        engine.state.class_probabilities = dict(self._results)
+        engine.state.class_probabilities = dict(self._results)  # type: ignore[attr-defined]  # Ignite's State carries a run's own results
         with atomic_write(self.output_file, "w") as f:
             json.dump(self._results, f, indent=2)

@@ -66,14 +66,14 @@ class ClassificationReportHandler:
         files = all_gather_lists(self._files)
         report = classification_report(np.stack(probs), np.asarray(labels), self.class_names)
         if not is_main_process():
-            engine.state.classification_report = report
+            engine.state.classification_report = report  # type: ignore[attr-defined]  # Ignite's State carries a run's own results
             return
         os.makedirs(self.output_dir, exist_ok=True)
         verdicts = getattr(engine.state, "gate", None)  # from an InputGateWriter attached before this handler
         if verdicts is not None:
             flagged = {f: v["reasons"] for f, v in verdicts.items() if not v["ok"]}
             report["gate"] = {"checked": len(verdicts), "flagged": len(flagged), "flagged_files": flagged}
-        engine.state.classification_report = report
+        engine.state.classification_report = report  # type: ignore[attr-defined]  # Ignite's State carries a run's own results
         with atomic_write(os.path.join(self.output_dir, "metrics.json"), "w") as f:
             json.dump({k: v for k, v in report.items() if k != "confusion_matrix"}, f, indent=2)
         with atomic_write(os.path.join(self.output_dir, "confusion_matrix.json"), "w") as f:

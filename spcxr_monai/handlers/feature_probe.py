@@ -14,15 +14,14 @@ import logging
 import os
 from collections.abc import Iterable
 
-import numpy as np
 import torch
 from ignite.engine import Engine, Events
 from torch import nn
 
 from spcxr_monai.metrics.probe import Probe, probe_accuracy
 from spcxr_monai.networks.features import encoder_features
-from spcxr_monai.utils.options import choose
 from spcxr_monai.utils.atomic import atomic_write, save_atomic
+from spcxr_monai.utils.options import choose
 
 __all__ = ["FeatureProbeHandler"]
 
@@ -87,8 +86,9 @@ class FeatureProbeHandler:
         epoch, last = engine.state.epoch, engine.state.epoch == engine.state.max_epochs
         if epoch % self.interval and not last:
             return
-        if not self.history and self._history_path() and os.path.isfile(self._history_path()):
-            with open(self._history_path(), encoding="utf-8") as f:  # a resumed run continues the curve
+        history_path = self._history_path()
+        if not self.history and history_path and os.path.isfile(history_path):
+            with open(history_path, encoding="utf-8") as f:  # a resumed run continues the curve
                 self.history = [h for h in json.load(f)["history"] if h["epoch"] < epoch]
             self.best = max((h[self.metric_name] for h in self.history), default=-1.0)
         train = encoder_features(self.network, self.train_loader, self.device, self.amp)
@@ -96,11 +96,22 @@ class FeatureProbeHandler:
         scores = probe_accuracy(*train, *val, probe=self.probe, k=self.k)
         value = scores["accuracy"]
         engine.state.metrics[self.metric_name] = value
-        self.history.append({"epoch": epoch, self.metric_name: value, **{f"{self.metric_name}_{k}": v
-                                                                          for k, v in scores.items() if k != "accuracy"}})
+        self.history.append(
+            {
+                "epoch": epoch,
+                self.metric_name: value,
+                **{f"{self.metric_name}_{k}": v for k, v in scores.items() if k != "accuracy"},
+            }
+        )
         improved = value > self.best
-        logger.info("epoch %d: %s probe accuracy %.4f (balanced %.4f)%s", epoch, self.probe, value,
-                    scores["balanced_accuracy"], ", new best" if improved else "")
+        logger.info(
+            "epoch %d: %s probe accuracy %.4f (balanced %.4f)%s",
+            epoch,
+            self.probe,
+            value,
+            scores["balanced_accuracy"],
+            ", new best" if improved else "",
+        )
         if self.summary_writer is not None:
             self.summary_writer.add_scalar(self.metric_name, value, epoch)
         if self.save_dir:
@@ -109,6 +120,6 @@ class FeatureProbeHandler:
                 save_atomic(self.network.state_dict(), os.path.join(self.save_dir, self.best_filename))
             best = max(self.history, key=lambda h: h[self.metric_name])
             summary = {"probe": self.probe, "k": self.k, "best_epoch": best["epoch"], "history": self.history}
-            with atomic_write(self._history_path(), "w") as f:
+            with atomic_write(os.path.join(self.save_dir, "feature_probe.json"), "w") as f:
                 json.dump(summary, f, indent=1)
         self.best = max(self.best, value)

@@ -28,5 +28,6 @@ class GradientClipHandler:
     def __call__(self, engine: Engine) -> None:
         scaler = getattr(engine, "scaler", None)
         if getattr(engine, "amp", False) and scaler is not None:
-            scaler.unscale_(engine.optimizer)
-        engine.state.grad_norm = float(torch.nn.utils.clip_grad_norm_(engine.network.parameters(), self.max_norm))
+            scaler.unscale_(engine.optimizer)  # type: ignore[attr-defined]  # a MONAI trainer's optimizer
+        network = engine.network  # type: ignore[attr-defined]  # a MONAI trainer's network
+        engine.state.grad_norm = float(torch.nn.utils.clip_grad_norm_(network.parameters(), self.max_norm))  # type: ignore[attr-defined]  # Ignite's State carries a run's own results

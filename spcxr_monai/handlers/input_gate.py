@@ -46,13 +46,17 @@ class InputGateWriter:
     def _check(self, engine: Engine) -> None:
         files = all_gather_lists(self._files)  # under torchrun each rank saw its shard: rank 0 checks them all
         if not is_main_process():
-            engine.state.gate = {}
+            engine.state.gate = {}  # type: ignore[attr-defined]  # Ignite's State carries a run's own results
             return
         gate = InputGate().check(files) if files else {}
-        engine.state.gate = gate
+        engine.state.gate = gate  # type: ignore[attr-defined]  # Ignite's State carries a run's own results
         flagged = [f for f, v in gate.items() if not v["ok"]]
-        logger.info("input gate: %d of %d images flagged%s", len(flagged), len(files),
-                    "".join(f"\n  {f}: {'; '.join(gate[f]['reasons'])}" for f in flagged))
+        logger.info(
+            "input gate: %d of %d images flagged%s",
+            len(flagged),
+            len(files),
+            "".join(f"\n  {f}: {'; '.join(gate[f]['reasons'])}" for f in flagged),
+        )
         if self.output_file:
             with atomic_write(self.output_file, "w") as f:
                 json.dump(gate, f, indent=2)

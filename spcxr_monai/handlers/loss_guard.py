@@ -33,8 +33,9 @@ class StopOnNonFiniteLoss:
             names="image_file")`` before loading); without it the message gives the iteration only.
     """
 
-    def __init__(self, output_transform: Callable = lambda output: output[CommonKeys.LOSS],
-                 file_key: str | None = "image_file") -> None:
+    def __init__(
+        self, output_transform: Callable = lambda output: output[CommonKeys.LOSS], file_key: str | None = "image_file"
+    ) -> None:
         self.output_transform = output_transform
         self.file_key = file_key
 

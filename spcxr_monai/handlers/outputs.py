@@ -13,7 +13,7 @@ __all__ = ["outputs_with_files"]
 
 def outputs_with_files(engine: Engine) -> Iterator[tuple[Any, str]]:
     """The decollated outputs of the engine's last iteration, each with its image's source file ("" if unknown)."""
-    output = engine.state.output
+    output: Any = engine.state.output  # a MONAI engine's output: a dict, or a list of them when decollated
     for item in output if isinstance(output, Sequence) else [output]:
         meta = getattr(item.get(CommonKeys.IMAGE), "meta", {}) or {}
         yield item, str(meta.get("filename_or_obj", "") or "")

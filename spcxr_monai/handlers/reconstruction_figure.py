@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ class ReconstructionFigureHandler:
     """
 
     def __init__(
-        self, output_dir: str, summary_writer: object | None = None, num_images: int = 4, tag: str = "reconstruction"
+        self, output_dir: str, summary_writer: Any = None, num_images: int = 4, tag: str = "reconstruction"
     ) -> None:
         self.output_dir = output_dir
         self.summary_writer = summary_writer
@@ -49,7 +50,7 @@ class ReconstructionFigureHandler:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
-        output = engine.state.output
+        output: Any = engine.state.output  # a MONAI engine's output: a dict, or a list of them when decollated
         corrupted = _as_batch(output, CommonKeys.IMAGE, self.num_images)
         clean, mask = split_target(_as_batch(output, CommonKeys.LABEL, self.num_images))
         pred = _as_batch(output, CommonKeys.PRED, self.num_images)

@@ -26,8 +26,8 @@ from ignite.handlers import Checkpoint
 from monai.handlers import CheckpointLoader
 from monai.transforms import Randomizable, Transform
 
-from spcxr_monai.handlers.checkpoint import latest_checkpoint
 from spcxr_monai.errors import SpcxrError
+from spcxr_monai.handlers.checkpoint import latest_checkpoint
 
 __all__ = ["CheckpointMismatchError", "RandomStates", "ResumeLoader", "RunRecord", "ValidationBest", "data_fingerprint"]
 
@@ -75,8 +75,11 @@ class RunRecord:
 
     def load_state_dict(self, saved: Mapping) -> None:
         keys = sorted(set(saved) | set(self.fields))
-        diffs = [f"{k}: checkpoint {saved.get(k, '(absent)')!r}, this run {self.fields.get(k, '(absent)')!r}"
-                 for k in keys if _plain(saved.get(k)) != _plain(self.fields.get(k))]
+        diffs = [
+            f"{k}: checkpoint {saved.get(k, '(absent)')!r}, this run {self.fields.get(k, '(absent)')!r}"
+            for k in keys
+            if _plain(saved.get(k)) != _plain(self.fields.get(k))
+        ]
         if diffs:
             raise CheckpointMismatchError("; ".join(diffs))
 
@@ -136,7 +139,7 @@ class RandomStates:
     def state_dict(self) -> dict:
         return {
             "torch": torch.get_rng_state(),
-            "numpy": _numpy_state(np.random.get_state()),
+            "numpy": _numpy_state(np.random.get_state()),  # noqa: NPY002 - the global stream MONAI's seeding sets
             "python": _to_lists(random.getstate()),
             "transforms": [_numpy_state(t.R.get_state()) for t in self.transforms],
             "stateful": [obj.state_dict() for obj in self.stateful],
@@ -149,7 +152,7 @@ class RandomStates:
                 f"{len(self.transforms)} in this run's pipeline"
             )
         torch.set_rng_state(state["torch"])
-        np.random.set_state(_numpy_tuple(state["numpy"]))
+        np.random.set_state(_numpy_tuple(state["numpy"]))  # noqa: NPY002 - the global stream MONAI's seeding sets
         random.setstate(_to_tuples(state["python"]))
         for transform, saved in zip(self.transforms, state["transforms"]):
             transform.R.set_state(_numpy_tuple(saved))
@@ -157,15 +160,25 @@ class RandomStates:
             obj.load_state_dict(saved)
 
 
-def _numpy_state(state: tuple) -> dict:
+def _numpy_state(state: Any) -> dict:
     name, keys, pos, has_gauss, cached = state
-    return {"name": name, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
-            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+    return {
+        "name": name,
+        "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
 
 
 def _numpy_tuple(state: Mapping) -> tuple:
-    return (state["name"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
-            state["cached_gaussian"])
+    return (
+        state["name"],
+        state["keys"].numpy().astype(np.uint32),
+        state["pos"],
+        state["has_gauss"],
+        state["cached_gaussian"],
+    )
 
 
 def _to_lists(value: Any) -> Any:
@@ -200,8 +213,8 @@ class ValidationBest:
         }
 
     def load_state_dict(self, state: Mapping) -> None:
-        self.evaluator.state.best_metric = state["best_metric"]
-        self.evaluator.state.best_metric_epoch = state["best_metric_epoch"]
+        self.evaluator.state.best_metric = state["best_metric"]  # type: ignore[attr-defined]  # MONAI's evaluator field
+        self.evaluator.state.best_metric_epoch = state["best_metric_epoch"]  # type: ignore[attr-defined]  # MONAI's evaluator field
         ckpt = self._key_checkpoint()
         if ckpt is not None:
             ckpt._saved = [Checkpoint.Item(priority, name) for priority, name in state["saved"]]
@@ -227,8 +240,16 @@ class ResumeLoader(CheckpointLoader):
             scratch whatever the folder holds.
     """
 
-    def __init__(self, ckpt_dir: str, load_dict: dict, prefix: str = "checkpoint", map_location: Any = None,
-                 summary_writer: Any = None, enabled: bool | str = True, name: str | None = None) -> None:
+    def __init__(
+        self,
+        ckpt_dir: str,
+        load_dict: dict,
+        prefix: str = "checkpoint",
+        map_location: Any = None,
+        summary_writer: Any = None,
+        enabled: bool | str = True,
+        name: str | None = None,
+    ) -> None:
         super().__init__(load_path=ckpt_dir, load_dict=load_dict, name=name, map_location=map_location)
         self.enabled = str(enabled).strip().lower() not in ("false", "0", "no", "off", "none", "")
         self.ckpt_dir = ckpt_dir
@@ -241,8 +262,10 @@ class ResumeLoader(CheckpointLoader):
             if self.summary_writer is not None:
                 _purge_tensorboard_after(self.summary_writer, engine.state.iteration + 1)
             return
-        way_out = ("start a new run in another bundle_root, or pass --resume false to train from the start "
-                   "(the checkpoints in that folder will then be replaced)")
+        way_out = (
+            "start a new run in another bundle_root, or pass --resume false to train from the start "
+            "(the checkpoints in that folder will then be replaced)"
+        )
         try:
             checkpoint = torch.load(path, map_location=self.map_location, weights_only=True)
         except Exception as e:
@@ -261,8 +284,9 @@ class ResumeLoader(CheckpointLoader):
         except CheckpointMismatchError as e:
             raise CheckpointMismatchError(f"{path}: belongs to another run ({e}); {way_out}") from None
         except (RuntimeError, ValueError, KeyError) as e:
-            raise CheckpointMismatchError(f"{path}: does not fit this run ({str(e).splitlines()[0][:300]}); "
-                                          f"{way_out}") from None
+            raise CheckpointMismatchError(
+                f"{path}: does not fit this run ({str(e).splitlines()[0][:300]}); {way_out}"
+            ) from None
         if prior_max_epochs is not None and engine.state.epoch > prior_max_epochs:
             raise CheckpointMismatchError(
                 f"{path}: already at epoch {engine.state.epoch}, beyond this run's {prior_max_epochs} epochs; {way_out}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,13 +51,14 @@ class SegmentationOverlayWriter:
         grey = torch.as_tensor(image).detach().cpu().float()[:1].numpy()
         grey = (grey - grey.min()) / max(float(grey.max() - grey.min()), 1e-8)
         # colours of the "brg" colour map: 0.5 red, 1.0 green; 0 stays transparent
-        outlines = np.where(find_boundaries(cls._foreground(pred)), 0.5,
-                            np.where(find_boundaries(cls._foreground(label)), 1.0, 0.0))
+        outlines = np.where(
+            find_boundaries(cls._foreground(pred)), 0.5, np.where(find_boundaries(cls._foreground(label)), 1.0, 0.0)
+        )
         rgb = blend_images(grey, outlines[None].astype(np.float32), alpha=1.0, cmap="brg", rescale_arrays=False)
         return (np.clip(np.asarray(rgb), 0, 1).transpose(1, 2, 0) * 255).round().astype(np.uint8)
 
     def __call__(self, engine: Engine) -> None:
-        output = engine.state.output
+        output: Any = engine.state.output  # a MONAI engine's output: a dict, or a list of them when decollated
         os.makedirs(self.output_dir, exist_ok=True)
         for item in output if isinstance(output, Sequence) else [output]:
             if self.max_images and len(self.written) >= self.max_images:

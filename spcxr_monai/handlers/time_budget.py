@@ -1,5 +1,8 @@
 """End a training run inside a wall-clock budget, cleanly and with its learning-rate schedule fitted to it."""
 
+# mypy: disable-error-code="operator"
+# (Ignite types State.max_epochs / epoch_length as Optional; both are set before any handler here runs)
+
 from __future__ import annotations
 
 import logging
@@ -71,8 +74,11 @@ class TimeBudget:
             # resumed from a run that a budget shortened: its schedule ends before the configured epochs
             self._stop_at = total
             engine.state.max_epochs = max(engine.state.epoch, math.ceil(total / engine.state.epoch_length))
-        logger.info("time budget: %.2f min of training for at most %d epochs", self.budget_s / 60,
-                    engine.state.max_epochs - self._first_epoch)
+        logger.info(
+            "time budget: %.2f min of training for at most %d epochs",
+            self.budget_s / 60,
+            engine.state.max_epochs - self._first_epoch,
+        )
 
     def _plan(self, engine: Engine, iterations_left: int, why: str) -> None:
         """Shorten the run to end ``iterations_left`` iterations from now, the schedule with it."""
@@ -85,12 +91,18 @@ class TimeBudget:
             ratio = stop / total
             self.lr_scheduler.t_total = stop
             if hasattr(self.lr_scheduler, "warmup_steps"):
-                self.lr_scheduler.warmup_steps = min(self.lr_scheduler.warmup_steps,
-                                                     max(0, round(self.lr_scheduler.warmup_steps * ratio)))
+                self.lr_scheduler.warmup_steps = min(
+                    self.lr_scheduler.warmup_steps, max(0, round(self.lr_scheduler.warmup_steps * ratio))
+                )
         self._stop_at = stop
         engine.state.max_epochs = math.ceil(stop / engine.state.epoch_length)
-        logger.info("time budget (%s): the run ends at iteration %d (epoch %d) instead of %d; schedule shortened",
-                    why, stop, engine.state.max_epochs, planned)
+        logger.info(
+            "time budget (%s): the run ends at iteration %d (epoch %d) instead of %d; schedule shortened",
+            why,
+            stop,
+            engine.state.max_epochs,
+            planned,
+        )
 
     def _iteration_completed(self, engine: Engine) -> None:
         self._last_iteration_end = now = time.monotonic()
@@ -106,8 +118,13 @@ class TimeBudget:
             if getattr(self.lr_scheduler, "t_total", 0) > engine.state.iteration:  # out of time before the plan:
                 self.lr_scheduler.t_total = engine.state.iteration  # the checkpoint records where the run ended
             if engine.state.iteration % engine.state.epoch_length:
-                logger.info("time budget: closing epoch %d early at iteration %d (%.1f of %.1f min used)",
-                            engine.state.epoch, engine.state.iteration, elapsed / 60, self.budget_s / 60)
+                logger.info(
+                    "time budget: closing epoch %d early at iteration %d (%.1f of %.1f min used)",
+                    engine.state.epoch,
+                    engine.state.iteration,
+                    elapsed / 60,
+                    self.budget_s / 60,
+                )
                 engine.terminate_epoch()  # EPOCH_COMPLETED still fires: validation and checkpoint
             engine.state.max_epochs = engine.state.epoch
 
@@ -118,4 +135,6 @@ class TimeBudget:
         if engine.state.epoch < engine.state.max_epochs:
             elapsed = now - self._start
             per_iteration = elapsed / max(1, engine.state.iteration - self._first_iteration)  # epoch ends included
-            self._plan(engine, math.floor((self.budget_s - elapsed - self._end_s) / per_iteration), "measured per epoch")
+            self._plan(
+                engine, math.floor((self.budget_s - elapsed - self._end_s) / per_iteration), "measured per epoch"
+            )

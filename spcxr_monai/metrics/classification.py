@@ -78,8 +78,14 @@ def save_confusion_matrix_png(report: dict, path: str, title: str = "Confusion m
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(names)):
         for j in range(len(names)):
-            ax.text(j, i, f"{int(cm[i, j])}\n{share[i, j]:.0%}", ha="center", va="center",
-                    color="white" if share[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}\n{share[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color="white" if share[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(names)), names, rotation=30)
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("predicted")

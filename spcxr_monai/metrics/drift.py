@@ -148,8 +148,12 @@ def drift_report(
     result = mmd_permutation_test(ref_f, new_f, permutations=permutations, seed=seed)
     order = np.argsort(-result.witness)[:top]
     report = {
-        "p_value": result.p_value, "mmd2": result.mmd2, "effect_size": result.effect_size,
-        "n_reference": len(reference), "n_new": len(new), "near_duplicates_dropped": dropped,
+        "p_value": result.p_value,
+        "mmd2": result.mmd2,
+        "effect_size": result.effect_size,
+        "n_reference": len(reference),
+        "n_new": len(new),
+        "near_duplicates_dropped": dropped,
         "most_shifted": [{"image": str(new[i]), "witness": float(result.witness[i])} for i in order],
     }
     if plot:
@@ -172,7 +176,7 @@ def plot_drift(result: DriftResult, reference: np.ndarray, new: np.ndarray, path
     ax_null.set(xlabel="MMD²", ylabel="count", title="two-sample test")
     ax_null.legend()
     ax_pca.scatter(*xy[: len(reference)].T, s=10, c="0.6", label="reference")
-    points = ax_pca.scatter(*xy[len(reference):].T, s=14, c=result.witness, cmap="magma", label="new")
+    points = ax_pca.scatter(*xy[len(reference) :].T, s=14, c=result.witness, cmap="magma", label="new")
     fig.colorbar(points, ax=ax_pca, label="witness (new: higher = more shifted)")
     ax_pca.set(xlabel="PC 1", ylabel="PC 2", title="encoder features")
     ax_pca.legend()

@@ -104,7 +104,12 @@ class DropPathTransformerBlock(TransformerBlock):
 
 
 def drop_path_blocks(
-    rate: float, num_layers: int, hidden_size: int, mlp_dim: int, num_heads: int, dropout_rate: float = 0.0,
+    rate: float,
+    num_layers: int,
+    hidden_size: int,
+    mlp_dim: int,
+    num_heads: int,
+    dropout_rate: float = 0.0,
     qkv_bias: bool = True,
 ) -> nn.ModuleList:
     """The blocks of a ViT with stochastic depth rising linearly from 0 (first block) to ``rate`` (last),

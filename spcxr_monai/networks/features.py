@@ -92,6 +92,7 @@ def image_features(
     decoded = bool(images) and not isinstance(images[0], (str, os.PathLike))
     prep = Compose(cxr_preprocessing(image_size, file_key=None, ensure_type=True, track_meta=False, load=not decoded))
     data = Dataset([{CommonKeys.IMAGE: image if decoded else str(image)} for image in images], prep)
-    features, _ = encoder_features(network.to(device), DataLoader(data, batch_size=batch_size), device=device,
-                                   amp=amp, label_key=None)
+    features, _ = encoder_features(
+        network.to(device), DataLoader(data, batch_size=batch_size), device=device, amp=amp, label_key=None
+    )
     return features

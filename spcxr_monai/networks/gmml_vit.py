@@ -43,9 +43,7 @@ class ReconstructionHead(nn.Module):
         super().__init__()
         patch = ensure_tuple_rep(patch_size, 2)
         self.norm = nn.LayerNorm(hidden_size)
-        self.mlp = nn.Sequential(
-            *[m for _ in range(3) for m in (nn.Linear(hidden_size, hidden_size), nn.GELU())]
-        )
+        self.mlp = nn.Sequential(*[m for _ in range(3) for m in (nn.Linear(hidden_size, hidden_size), nn.GELU())])
         self.to_pixels = nn.ConvTranspose2d(hidden_size, out_channels, kernel_size=patch, stride=patch)
 
     def forward(self, tokens: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
@@ -56,7 +54,11 @@ class ReconstructionHead(nn.Module):
         weight, bias = self.to_pixels.weight, self.to_pixels.bias  # (D, C, ph, pw), (C,)
         d, c, ph, pw = weight.shape
         (h, w), b = grid, x.shape[0]
-        patches = nn.functional.linear(x, weight.reshape(d, c * ph * pw).t(), bias.repeat_interleave(ph * pw))
+        patches = nn.functional.linear(
+            x,
+            weight.reshape(d, c * ph * pw).t(),
+            bias.repeat_interleave(ph * pw),  # type: ignore[union-attr]  # bias=True
+        )
         return patches.reshape(b, h, w, c, ph, pw).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h * ph, w * pw)
 
 
@@ -82,7 +84,11 @@ class GMMLViT(ViTEncoderModel):
         if not all(1 <= b <= num_layers for b in self.reconstruction_blocks):
             raise ValueError(f"reconstruction_blocks {self.reconstruction_blocks} must be in 1..{num_layers}.")
         in_channels = self.vit.patch_embedding.patch_embeddings.in_channels
-        self.head = ReconstructionHead(self.vit.norm.normalized_shape[0], self.patch_size, in_channels)
+        self.head = ReconstructionHead(
+            self.vit.norm.normalized_shape[0],
+            self.patch_size,
+            in_channels,  # type: ignore[arg-type]  # an int of Conv2d
+        )
         # the head reads the blocks' outputs, not the ViT's final norm: frozen, so DDP sees no unused
         # parameters; fine-tuning networks (classifier, UNETR) train it from its initial (1, 0)
         self.vit.norm.requires_grad_(False)

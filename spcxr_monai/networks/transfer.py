@@ -15,7 +15,16 @@ from torch import nn
 from spcxr_monai.networks.encoder import VIT_SIZES
 from spcxr_monai.pretrained import resolve_checkpoint
 
-__all__ = ["checkpoint_state", "trained_sizes", "encoder_of", "encoder_state_dict", "maybe_load_gmml_weights", "resize_position_embeddings", "load_encoder_weights", "maybe_load_encoder_weights"]
+__all__ = [
+    "checkpoint_state",
+    "trained_sizes",
+    "encoder_of",
+    "encoder_state_dict",
+    "maybe_load_gmml_weights",
+    "resize_position_embeddings",
+    "load_encoder_weights",
+    "maybe_load_encoder_weights",
+]
 
 logger = logging.getLogger(__name__)
 PATCH_WEIGHT = "patch_embedding.patch_embeddings.weight"
@@ -35,7 +44,7 @@ def checkpoint_state(source: str | os.PathLike | Mapping | nn.Module) -> dict[st
         source = torch.load(source, map_location="cpu", weights_only=True)
     if isinstance(source, nn.Module):
         source = source.state_dict()
-    state = dict(source)
+    state = dict(source)  # type: ignore[arg-type]  # a mapping by now: files are loaded, modules read above
     for key in STATE_KEYS:
         if key in state and isinstance(state[key], Mapping):
             state = dict(state[key])
@@ -52,7 +61,9 @@ def encoder_state_dict(source: str | os.PathLike | Mapping | nn.Module) -> dict[
     if any(k.startswith("vit.") for k in state):
         state = {k[len("vit.") :]: v for k, v in state.items() if k.startswith("vit.")}
     if PATCH_WEIGHT not in state:
-        raise ValueError(f"no ViT encoder found in the checkpoint (no '{PATCH_WEIGHT}' key; keys: {list(state)[:5]}...)")
+        raise ValueError(
+            f"no ViT encoder found in the checkpoint (no '{PATCH_WEIGHT}' key; keys: {list(state)[:5]}...)"
+        )
     return state
 
 
@@ -92,7 +103,7 @@ def encoder_of(target: nn.Module) -> ViT:
 def _target_grid(target: nn.Module, vit: ViT) -> tuple[int, int]:
     for attr in ("grid_size", "feat_size"):  # GMMLViT / ViTClassifier, UNETR
         if hasattr(target, attr):
-            return tuple(getattr(target, attr))  # type: ignore[return-value]
+            return tuple(getattr(target, attr))
     return _grid(vit.patch_embedding.position_embeddings.shape[1], None, "the target")
 
 
@@ -199,7 +210,7 @@ def maybe_load_gmml_weights(
     head = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
     if head:
         try:
-            target.head.load_state_dict(head, strict=True)  # casts fp16 weights to the head's dtype
+            target.head.load_state_dict(head, strict=True)  # type: ignore[union-attr]  # casts fp16 to the head's dtype
         except RuntimeError as e:
             raise ValueError(f"{checkpoint}: reconstruction head does not match the target ({e})") from e
     logger.info("GMML ViT initialised from %s (%s)", checkpoint, "encoder and head" if head else "encoder only")

@@ -46,12 +46,16 @@ def create_unetr(
         proj_type="conv",
         spatial_dims=2,
         qkv_bias=True,
-        **dims,
+        **dims,  # type: ignore[arg-type]  # MONAI ViT sizes: hidden_size, mlp_dim, num_layers, num_heads
     )
     if drop_path_rate > 0:
         unetr.vit.blocks = drop_path_blocks(
-            drop_path_rate, len(unetr.vit.blocks), dims["hidden_size"], dims["mlp_dim"], dims["num_heads"],
+            drop_path_rate,
+            len(unetr.vit.blocks),
+            dims["hidden_size"],
+            dims["mlp_dim"],
+            dims["num_heads"],
             dims.get("dropout_rate", 0.0),
         )
     freeze_unused_parameters(unetr.vit)
-    return set_fused_attention(unetr)
+    return set_fused_attention(unetr)  # type: ignore[return-value]  # the same module, returned

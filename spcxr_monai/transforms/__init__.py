@@ -1,17 +1,17 @@
 """MONAI transforms of spcxr_monai, usable from bundle JSON by ``_target_``."""
 
 from spcxr_monai.transforms.batch_affine import RandAffineBatch
-from spcxr_monai.transforms.dicom_seg import SaveDicomSeg, SaveDicomSegd, SaveDicomSegD, SaveDicomSegDict
+from spcxr_monai.transforms.dicom_seg import SaveDicomSeg, SaveDicomSegD, SaveDicomSegd, SaveDicomSegDict
 from spcxr_monai.transforms.group_mask import (
     CORRUPTIONS,
     RandGroupMask,
-    RandGroupMaskd,
     RandGroupMaskD,
+    RandGroupMaskd,
     RandGroupMaskDict,
     draw_group_masks,
     group_mask_batch,
 )
-from spcxr_monai.transforms.io import LoadCXR, LoadCXRd, LoadCXRD, LoadCXRDict
+from spcxr_monai.transforms.io import LoadCXR, LoadCXRD, LoadCXRd, LoadCXRDict
 from spcxr_monai.transforms.postprocessing import lung_mask_cleanup
 from spcxr_monai.transforms.preprocessing import cxr_preprocessing
 

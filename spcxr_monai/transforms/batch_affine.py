@@ -96,4 +96,3 @@ class RandAffineBatch:
         theta = self.theta(b, h, w, images.device).to(images.dtype)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
         return F.grid_sample(images, grid, mode="bilinear", padding_mode=self.padding_mode, align_corners=False)
-

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydicom
 import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 from monai.utils import optional_import
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.valuerep import DA, DT, TM
@@ -80,7 +80,9 @@ class SaveDicomSeg(Transform):
         self.algorithm_version = algorithm_version
         self.series_number = series_number
 
-    def __call__(self, mask: np.ndarray | torch.Tensor, source_file: str | os.PathLike) -> Path:
+    def __call__(  # type: ignore[override]  # a SEG needs its source file as well as the mask
+        self, mask: np.ndarray | torch.Tensor, source_file: str | os.PathLike
+    ) -> Path:
         """Write the SEG and return its path.
 
         Args:
@@ -139,7 +141,9 @@ class SaveDicomSeg(Transform):
         _add_plane_orientation_of_projection(seg, source)
         folder = self.output_dir
         if self.data_root_dir:  # keep the source's folder below data_root_dir, as MONAI's SaveImage does
-            folder = folder / Path(os.path.relpath(Path(source_file).resolve().parent, Path(self.data_root_dir).resolve()))
+            folder = folder / Path(
+                os.path.relpath(Path(source_file).resolve().parent, Path(self.data_root_dir).resolve())
+            )
         path = folder / f"{Path(source_file).stem}_{self.output_postfix}.dcm"
         with atomic_write(path) as f:
             seg.save_as(f)

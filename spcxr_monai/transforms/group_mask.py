@@ -23,8 +23,8 @@ Pixel-aligned grids keep the loop over block rounds (tens), never over pixels or
 from __future__ import annotations
 
 import math
-from enum import Enum
 from collections.abc import Hashable, Mapping, Sequence
+from enum import Enum
 from typing import NamedTuple
 
 import numpy as np
@@ -50,7 +50,6 @@ __all__ = [
     "RandGroupMaskD",
     "RandGroupMaskDict",
 ]
-
 
 
 class Corruption(str, Enum):
@@ -105,8 +104,15 @@ class _CellMasks(NamedTuple):
 
 
 def _draw_cells_rounds(
-    batch: int, rows: int, cols: int, cell_area: torch.Tensor | float, target: torch.Tensor, max_h: int, max_w: int,
-    generator: torch.Generator, with_sources: bool,
+    batch: int,
+    rows: int,
+    cols: int,
+    cell_area: torch.Tensor | float,
+    target: torch.Tensor,
+    max_h: int,
+    max_w: int,
+    generator: torch.Generator,
+    with_sources: bool,
 ) -> _CellMasks:
     """One block per image per round until every image is covered to its target: tens of rounds of a few
     tensor operations each (the pixel grid's path; the cell grid's reference)."""
@@ -142,8 +148,11 @@ def _draw_cells_rounds(
         block = in_rows & in_cols
         newly = block & ~mask
         # bool reductions over several dims are slow in torch; sum the uint8 view per image instead
-        covered += (newly.view(torch.uint8).flatten(1).sum(1, dtype=torch.int32) if unit_cells
-                    else (newly * cell_area).flatten(1).sum(1))
+        covered += (
+            newly.view(torch.uint8).flatten(1).sum(1, dtype=torch.int32)
+            if unit_cells
+            else (newly * cell_area).flatten(1).sum(1)
+        )
         mask |= block
         if with_sources:
             owner.masked_fill_(block, round_idx)
@@ -157,8 +166,17 @@ def _draw_cells_rounds(
 
 
 def _draw_cells_vectorised(
-    batch: int, rows: int, cols: int, cell_area: torch.Tensor | float, target: torch.Tensor, max_h: int, max_w: int,
-    generator: torch.Generator, with_sources: bool, with_stats: bool = False, chunk: int = BLOCKS_PER_CHUNK,
+    batch: int,
+    rows: int,
+    cols: int,
+    cell_area: torch.Tensor | float,
+    target: torch.Tensor,
+    max_h: int,
+    max_w: int,
+    generator: torch.Generator,
+    with_sources: bool,
+    with_stats: bool = False,
+    chunk: int = BLOCKS_PER_CHUNK,
 ) -> _CellMasks:
     """The draw of :func:`_draw_cells_rounds` with ``chunk`` candidate blocks per image placed at once.
 
@@ -219,14 +237,20 @@ def _draw_cells_vectorised(
     mask = first < n_blocks[:, None, None]
     shift_r = shift_c = None
     if with_sources:
-        shift_r, shift_c = (s.view(batch, rows, cols) * mask for s in shift)
+        shift_r, shift_c = (s.view(batch, rows, cols) * mask for s in shift)  # type: ignore[union-attr]  # drawn above
     block_cells = None if sum_cells is None else sum_cells / n_blocks
     return _CellMasks(mask, shift_r, shift_c, n_blocks, block_cells)
 
 
 def _draw_cells(
-    batch: int, height: int, width: int, max_ratio: float, max_block_frac: float, align: int,
-    generator: torch.Generator, with_sources: bool,
+    batch: int,
+    height: int,
+    width: int,
+    max_ratio: float,
+    max_block_frac: float,
+    align: int,
+    generator: torch.Generator,
+    with_sources: bool,
 ) -> _CellMasks:
     """GMML block masks on the ``align`` cell grid, drawn on the generator's device: all blocks at once on
     a cell grid of up to ``VECTORISED_MAX_CELLS`` cells (patch-aligned masks), round by round on larger
@@ -304,6 +328,7 @@ def draw_group_masks(
         return to_pixels(cells.mask), None, None
     pix_r = torch.arange(height, device=device)[None, :, None]
     pix_c = torch.arange(width, device=device)[None, None, :]
+    assert cells.shift_r is not None and cells.shift_c is not None  # drawn with_sources
     src_row = (pix_r + to_pixels(cells.shift_r) * align).clamp(0, height - 1)
     src_col = (pix_c + to_pixels(cells.shift_c) * align).clamp(0, width - 1)
     return to_pixels(cells.mask), src_row, src_col
@@ -373,7 +398,7 @@ def group_mask_batch(
         elif name == "zeros":
             content = torch.zeros_like(images)
         elif name == "shuffle":
-            flat = (src_row * w + src_col).reshape(b, 1, h * w).expand(b, c, h * w)
+            flat = (src_row * w + src_col).reshape(b, 1, h * w).expand(b, c, h * w)  # type: ignore[union-attr,operator]  # drawn with_sources
             content = images.reshape(b, c, h * w).gather(2, flat).reshape(b, c, h, w)
         elif replace_source is not None:
             content = replace_source.to(images)
@@ -389,6 +414,7 @@ def group_mask_batch(
             continue
         fill = content if fill is None else torch.where(ids == index, content, fill)
     mask = mask[:, None]
+    assert fill is not None  # every image drew one of the corruptions
     return torch.where(mask, fill, images), mask.to(images.dtype)
 
 
@@ -508,11 +534,11 @@ class RandGroupMaskd(Randomizable, MapTransform):
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
-        self.target_keys = ensure_tuple_rep(target_keys, len(self.keys)) if target_keys else tuple(
-            f"{k}_target" for k in self.keys
+        self.target_keys = (
+            ensure_tuple_rep(target_keys, len(self.keys)) if target_keys else tuple(f"{k}_target" for k in self.keys)
         )
-        self.mask_keys = ensure_tuple_rep(mask_keys, len(self.keys)) if mask_keys else tuple(
-            f"{k}_mask" for k in self.keys
+        self.mask_keys = (
+            ensure_tuple_rep(mask_keys, len(self.keys)) if mask_keys else tuple(f"{k}_mask" for k in self.keys)
         )
         self.replace_key = replace_key
         self.masker = RandGroupMask(max_ratio, max_block_frac, align, corruptions, prob)

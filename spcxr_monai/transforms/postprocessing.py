@@ -26,7 +26,9 @@ def lung_mask_cleanup(keys: KeysCollection, num_components: int = 2, enabled: bo
     """
     if not enabled:
         return Compose([])
-    return Compose([
-        KeepLargestConnectedComponentd(keys, applied_labels=[1], is_onehot=False, num_components=num_components),
-        FillHolesd(keys, applied_labels=[1]),
-    ])
+    return Compose(
+        [
+            KeepLargestConnectedComponentd(keys, applied_labels=[1], is_onehot=False, num_components=num_components),
+            FillHolesd(keys, applied_labels=[1]),
+        ]
+    )

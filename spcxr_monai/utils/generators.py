@@ -43,8 +43,9 @@ class DeviceGenerator:
                 try:
                     self._generator.set_state(self._pending_state)
                 except RuntimeError:  # saved on another kind of device: its stream cannot continue here
-                    warnings.warn("generator state saved on another device; the stream restarts from the seed",
-                                  stacklevel=2)
+                    warnings.warn(
+                        "generator state saved on another device; the stream restarts from the seed", stacklevel=2
+                    )
                 self._pending_state = None
         return self._generator
 

@@ -20,7 +20,6 @@ def choose(name: str, value: str | E, options: type[E]) -> E:
         ValueError: ``value`` is none of them; the message starts with ``name``.
     """
     try:
-        return options(look_up_option(value.value if isinstance(value, Enum) else value,
-                                      [o.value for o in options]))
+        return options(look_up_option(value.value if isinstance(value, Enum) else value, [o.value for o in options]))
     except ValueError as e:
         raise ValueError(f"{name}: {e}".rstrip()) from None

@@ -1,5 +1,8 @@
 """Attention rollout (Abnar & Zuidema, 2020) for MONAI ViT encoders without a class token."""
 
+# mypy: disable-error-code="union-attr,operator"
+# (torch types a submodule attribute as Tensor | Module; MONAI's SABlock attributes are read and set here)
+
 from __future__ import annotations
 
 import torch
@@ -12,7 +15,9 @@ __all__ = ["attention_rollout"]
 
 
 @torch.no_grad()
-def attention_rollout(model: nn.Module, image: torch.Tensor, grid: tuple[int, int], discard_ratio: float = 0.0) -> torch.Tensor:
+def attention_rollout(
+    model: nn.Module, image: torch.Tensor, grid: tuple[int, int], discard_ratio: float = 0.0
+) -> torch.Tensor:
     """Relevance of each image region to the pooled representation, from the attention maps.
 
     Each block's attention is averaged over heads, mixed with the residual path (``0.5 * (A + I)``,

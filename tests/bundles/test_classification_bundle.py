@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bundle_helpers import BUNDLES, SCHEMA, run_bundle
 from monai.bundle import verify_metadata, verify_net_in_out
 
 from spcxr_monai.cli import main as spcxr
 from spcxr_monai.data import sample_dicom, sample_dir
 from spcxr_monai.networks import create_gmml_vit
-
-from bundle_helpers import BUNDLES, SCHEMA, run_bundle
 
 BUNDLE = BUNDLES / "spcxr_cxr_classification"
 TINY = ["--model_size", "tiny", "--image_size", "32", "--batch_size", "8"]
@@ -30,7 +29,7 @@ def test_metadata_and_network_io():
         meta_file=str(BUNDLE / "configs" / "metadata.json"),
         config_file=str(BUNDLE / "configs" / "train.json"),
         device="cpu",
-        **{"model_size": "tiny"},
+        model_size="tiny",
     )
 
 
@@ -42,8 +41,17 @@ def trained(tmp_path_factory):
     gmml = create_gmml_vit("tiny", img_size=64)  # other image size: position embeddings are resized
     torch.save(gmml.state_dict(), root / "gmml.pt")
     proc = run_bundle(
-        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json", "--bundle_root", str(root),
-        "--epochs", "2", "--pretrained_checkpoint", str(root / "gmml.pt"), *TINY,
+        "spcxr_cxr_classification",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(root),
+        "--epochs",
+        "2",
+        "--pretrained_checkpoint",
+        str(root / "gmml.pt"),
+        *TINY,
     )
     log = proc.stdout + proc.stderr
     assert "encoder initialised from" in log
@@ -66,8 +74,13 @@ def test_evaluation_metrics_match_sklearn_on_real_images(trained):
 
     root, _ = trained
     run_bundle(
-        "spcxr_cxr_classification", "evaluating", "--config_file", "['configs/train.json','configs/evaluate.json']",
-        "--bundle_root", str(root), *TINY,
+        "spcxr_cxr_classification",
+        "evaluating",
+        "--config_file",
+        "['configs/train.json','configs/evaluate.json']",
+        "--bundle_root",
+        str(root),
+        *TINY,
     )
     out = root / "eval"
     report = json.loads((out / "metrics.json").read_text())
@@ -93,10 +106,21 @@ def test_evaluation_metrics_match_sklearn_on_real_images(trained):
 
 def test_inference_and_spcxr_predict_on_a_dicom(trained, capsys):
     root, _ = trained
-    assert spcxr([
-        "predict", sample_dicom(), "--bundle", str(BUNDLE), "--set", f"ckpt_dir={root / 'models'}",
-        "model_size=tiny", "image_size=32",
-    ]) == 0
+    assert (
+        spcxr(
+            [
+                "predict",
+                sample_dicom(),
+                "--bundle",
+                str(BUNDLE),
+                "--set",
+                f"ckpt_dir={root / 'models'}",
+                "model_size=tiny",
+                "image_size=32",
+            ]
+        )
+        == 0
+    )
     predictions = json.loads(capsys.readouterr().out)
     probs = predictions[sample_dicom()]
     gate = probs.pop("gate")  # the input gate's verdict comes with every answer
@@ -112,8 +136,21 @@ def test_spcxr_predict_answers_a_flagged_image_and_marks_it(trained, capsys, tmp
     inverted = tmp_path / "inverted.png"
     grey = np.asarray(Image.open(sorted(Path(sample_dir()).rglob("images/*.png"))[0]).convert("L"))
     Image.fromarray(255 - grey).save(inverted)
-    assert spcxr(["predict", str(inverted), "--bundle", str(BUNDLE), "--set", f"ckpt_dir={root / 'models'}",
-                  "model_size=tiny", "image_size=32"]) == 0
+    assert (
+        spcxr(
+            [
+                "predict",
+                str(inverted),
+                "--bundle",
+                str(BUNDLE),
+                "--set",
+                f"ckpt_dir={root / 'models'}",
+                "model_size=tiny",
+                "image_size=32",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     result = json.loads(out)[str(inverted)]
     assert result["gate"]["ok"] is False and result["gate"]["reasons"][0].startswith("inverted")
@@ -127,8 +164,18 @@ def test_spcxr_predict_reports_each_bad_file_and_keeps_the_good_ones(trained, ca
     hashed.write_bytes(open(sample_dicom(), "rb").read())
     (tmp_path / "folder").mkdir()
     files = [str(hashed), str(tmp_path / "missing.png"), str(tmp_path / "folder"), sample_dicom()]
-    rc = spcxr(["predict", *files, "--bundle", str(BUNDLE), "--set", f"ckpt_dir={root / 'models'}",
-                "model_size=tiny", "image_size=32"])
+    rc = spcxr(
+        [
+            "predict",
+            *files,
+            "--bundle",
+            str(BUNDLE),
+            "--set",
+            f"ckpt_dir={root / 'models'}",
+            "model_size=tiny",
+            "image_size=32",
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 1  # some failed
     results = json.loads(out)  # strict JSON
@@ -144,8 +191,17 @@ def test_spcxr_predict_reports_each_bad_file_and_keeps_the_good_ones(trained, ca
 
 def test_screening_mode_from_scratch(tmp_path):
     run_bundle(
-        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json", "--bundle_root", str(tmp_path),
-        "--epochs", "1", "--task", "screening", *TINY,
+        "spcxr_cxr_classification",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--task",
+        "screening",
+        *TINY,
     )
     report = json.loads((tmp_path / "logs" / "validation" / "metrics.json").read_text())
     assert report["classes"] == ["normal", "abnormal"]
@@ -159,8 +215,22 @@ def test_linear_probe_from_the_released_encoder_trains_the_head_only(tmp_path):
     released = torch.load(released_encoder(), map_location="cpu", weights_only=True)
     digest = hashlib.sha256(open(released_encoder(), "rb").read()).hexdigest()
     run_bundle(
-        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json", "--bundle_root", str(tmp_path),
-        "--epochs", "2", "--linear_probe", "true", "--model_size", "tiny", "--image_size", "128", "--batch_size", "16",
+        "spcxr_cxr_classification",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(tmp_path),
+        "--epochs",
+        "2",
+        "--linear_probe",
+        "true",
+        "--model_size",
+        "tiny",
+        "--image_size",
+        "128",
+        "--batch_size",
+        "16",
     )  # the default init is the released encoder
     state = torch.load(tmp_path / "models" / "model_final.pt", map_location="cpu", weights_only=True)["network"]
     for key in ("vit.blocks.0.attn.qkv.weight", "vit.blocks.11.mlp.linear2.weight", "vit.norm.weight"):
@@ -182,8 +252,18 @@ def test_training_on_a_folder_with_one_broken_file_ends_in_one_line_naming_it(tm
     masks = images.parent / "lung_masks"
     shutil.copy(sorted(masks.iterdir())[0], masks / "broken.dcm")
     proc = run_bundle(
-        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json", "--bundle_root",
-        str(tmp_path / "run"), "--dataset_dir", str(data), "--epochs", "1", *TINY, check=False,
+        "spcxr_cxr_classification",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(tmp_path / "run"),
+        "--dataset_dir",
+        str(data),
+        "--epochs",
+        "1",
+        *TINY,
+        check=False,
     )
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from bundle_helpers import BUNDLES
 
 from spcxr_monai.transforms.group_mask import GMML_CORRUPTIONS, GMML_MAX_BLOCK_FRAC, GMML_MAX_RATIO
-
-from bundle_helpers import BUNDLES
 
 CONFIGS = sorted(BUNDLES.glob("*/configs/*.json"))
 
@@ -49,10 +48,14 @@ def _strings(node):
         yield node
 
 
-@pytest.mark.parametrize("path", sorted(BUNDLES.glob("*/configs/*.json")), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+@pytest.mark.parametrize(
+    "path", sorted(BUNDLES.glob("*/configs/*.json")), ids=lambda p: f"{p.parent.parent.name}/{p.name}"
+)
 def test_configs_wire_components_rather_than_python(path):
     """Model-zoo style: components by ``_target_``; Python expressions few and short (imports aside)."""
-    expressions = [s for s in _strings(json.loads(path.read_text())) if s.startswith("$") and not s.startswith("$import")]
+    expressions = [
+        s for s in _strings(json.loads(path.read_text())) if s.startswith("$") and not s.startswith("$import")
+    ]
     assert len(expressions) <= 15, expressions
     assert not [s for s in expressions if len(s) > 100]
 

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from bundle_helpers import BUNDLES
 
 TINY = ["--model_size", "tiny", "--image_size", "32", "--num_threads", "1"]
@@ -46,13 +45,23 @@ def _configs(*names: str) -> str:
     return "[" + ",".join(f"'configs/{n}'" for n in names) + "]"
 
 
-def _torchrun(bundle: str, args: list[str], nproc: int = 2, extra: list[str] | None = None,
-              check: bool = True, tmpdir: Path | None = None) -> subprocess.CompletedProcess:
+def _torchrun(
+    bundle: str,
+    args: list[str],
+    nproc: int = 2,
+    extra: list[str] | None = None,
+    check: bool = True,
+    tmpdir: Path | None = None,
+) -> subprocess.CompletedProcess:
     launcher = extra or ["--standalone", f"--nproc_per_node={nproc}"]
     for _ in range(2):
         proc = subprocess.run(
             [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "monai.bundle", "run", *args],
-            cwd=BUNDLES / bundle, capture_output=True, text=True, timeout=900, env=_env(tmpdir),
+            cwd=BUNDLES / bundle,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=_env(tmpdir),
         )
         # gloo's loopback transport now and then drops a pair mid-epoch with no worker error (seen on the 2-core
         # CI machine); such a run wrote no checkpoint (they are atomic, per epoch), so it is run once more
@@ -64,8 +73,14 @@ def _torchrun(bundle: str, args: list[str], nproc: int = 2, extra: list[str] | N
 
 
 def _single(bundle: str, args: list[str]) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "monai.bundle", "run", *args], cwd=BUNDLES / bundle,
-                          capture_output=True, text=True, timeout=900, env=_env())
+    proc = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", *args],
+        cwd=BUNDLES / bundle,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=_env(),
+    )
     if proc.returncode != 0:
         pytest.fail(f"bundle run failed ({proc.returncode}):\n{proc.stderr[-5000:]}")
     return proc
@@ -78,10 +93,32 @@ def _metrics(log: str, name: str) -> list[float]:
 @pytest.mark.parametrize("bundle", list(METRIC))
 def test_two_processes_train_write_one_set_of_checkpoints_and_match_one_process(tmp_path, bundle):
     common = ["--epochs", "2", *TINY]
-    ddp = _torchrun(bundle, ["training", "--config_file", _configs("train.json", "multi_gpu_train.json"),
-                             "--bundle_root", str(tmp_path / "ddp"), "--batch_size", "8", *common])
-    one = _single(bundle, ["training", "--config_file", _configs("train.json"), "--bundle_root",
-                           str(tmp_path / "one"), "--batch_size", "16", *common])
+    ddp = _torchrun(
+        bundle,
+        [
+            "training",
+            "--config_file",
+            _configs("train.json", "multi_gpu_train.json"),
+            "--bundle_root",
+            str(tmp_path / "ddp"),
+            "--batch_size",
+            "8",
+            *common,
+        ],
+    )
+    one = _single(
+        bundle,
+        [
+            "training",
+            "--config_file",
+            _configs("train.json"),
+            "--bundle_root",
+            str(tmp_path / "one"),
+            "--batch_size",
+            "16",
+            *common,
+        ],
+    )
     models = sorted(p.name for p in (tmp_path / "ddp" / "models").iterdir())
     assert models == ["checkpoint_checkpoint_epoch=2.pt", "model.pt", "model_final.pt"]
     assert sorted(p.name for p in (tmp_path / "ddp" / "logs").iterdir()) == sorted(
@@ -97,13 +134,42 @@ def test_two_processes_train_write_one_set_of_checkpoints_and_match_one_process(
 def test_sharded_validation_equals_one_process_on_the_same_weights(tmp_path):
     bundle = "spcxr_cxr_classification"
     root = tmp_path / "run"
-    _single(bundle, ["training", "--config_file", _configs("train.json"), "--bundle_root", str(root),
-                     "--epochs", "1", "--batch_size", "8", *TINY])
+    _single(
+        bundle,
+        [
+            "training",
+            "--config_file",
+            _configs("train.json"),
+            "--bundle_root",
+            str(root),
+            "--epochs",
+            "1",
+            "--batch_size",
+            "8",
+            *TINY,
+        ],
+    )
     evaluate = ["evaluating", "--bundle_root", str(root), "--batch_size", "4", *TINY]
-    _single(bundle, [*evaluate, "--config_file", _configs("train.json", "evaluate.json"),
-                     "--validate#report_dir", str(tmp_path / "one")])
-    _torchrun(bundle, [*evaluate, "--config_file", _configs("train.json", "evaluate.json", "multi_gpu_train.json"),
-                       "--validate#report_dir", str(tmp_path / "two")])
+    _single(
+        bundle,
+        [
+            *evaluate,
+            "--config_file",
+            _configs("train.json", "evaluate.json"),
+            "--validate#report_dir",
+            str(tmp_path / "one"),
+        ],
+    )
+    _torchrun(
+        bundle,
+        [
+            *evaluate,
+            "--config_file",
+            _configs("train.json", "evaluate.json", "multi_gpu_train.json"),
+            "--validate#report_dir",
+            str(tmp_path / "two"),
+        ],
+    )
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert two["n"] == one["n"] > 20  # every image once, from both shards
@@ -113,8 +179,16 @@ def test_sharded_validation_equals_one_process_on_the_same_weights(tmp_path):
 
 def test_resume_under_torchrun(tmp_path):
     bundle = "spcxr_gmml_pretrain"
-    args = ["training", "--config_file", _configs("train.json", "multi_gpu_train.json"), "--bundle_root",
-            str(tmp_path / "run"), "--batch_size", "8", *TINY]
+    args = [
+        "training",
+        "--config_file",
+        _configs("train.json", "multi_gpu_train.json"),
+        "--bundle_root",
+        str(tmp_path / "run"),
+        "--batch_size",
+        "8",
+        *TINY,
+    ]
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     _torchrun(bundle, [*args, "--epochs", "1"], tmpdir=tmpdir)
@@ -124,25 +198,52 @@ def test_resume_under_torchrun(tmp_path):
     assert "Resumed from" in log and "checkpoint_checkpoint_epoch=1.pt at epoch 1" in log
     assert len(_metrics(log, METRIC[bundle])) == 1  # only epoch 2 was trained
     assert sorted(p.name for p in (tmp_path / "run" / "models").iterdir()) == [
-        "checkpoint_checkpoint_epoch=2.pt", "model.pt", "model_final.pt"]
+        "checkpoint_checkpoint_epoch=2.pt",
+        "model.pt",
+        "model_final.pt",
+    ]
 
 
 def test_two_nodes_on_one_machine(tmp_path):
     """Two torchrun launches, one process each, meeting at 127.0.0.1 as two nodes would."""
     bundle = "spcxr_gmml_pretrain"
     port = _free_port()
-    args = ["training", "--config_file", _configs("train.json", "multi_gpu_train.json"), "--bundle_root",
-            str(tmp_path), "--epochs", "1", "--batch_size", "8", *TINY]
+    args = [
+        "training",
+        "--config_file",
+        _configs("train.json", "multi_gpu_train.json"),
+        "--bundle_root",
+        str(tmp_path),
+        "--epochs",
+        "1",
+        "--batch_size",
+        "8",
+        *TINY,
+    ]
     nodes = []
     for rank in (0, 1):
-        launcher = ["--nnodes=2", "--nproc_per_node=1", f"--node_rank={rank}", "--master_addr=127.0.0.1",
-                    f"--master_port={port}"]
-        nodes.append(subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "monai.bundle", "run", *args],
-            cwd=BUNDLES / bundle, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
-        ))
+        launcher = [
+            "--nnodes=2",
+            "--nproc_per_node=1",
+            f"--node_rank={rank}",
+            "--master_addr=127.0.0.1",
+            f"--master_port={port}",
+        ]
+        nodes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "monai.bundle", "run", *args],
+                cwd=BUNDLES / bundle,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=_env(),
+            )
+        )
     logs = [node.communicate(timeout=900)[0] for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
     assert len(_metrics(logs[0], METRIC[bundle])) == 1 and _metrics(logs[1], METRIC[bundle]) == []
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [
-        "checkpoint_checkpoint_epoch=1.pt", "model.pt", "model_final.pt"]
+        "checkpoint_checkpoint_epoch=1.pt",
+        "model.pt",
+        "model_final.pt",
+    ]

@@ -8,13 +8,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from bundle_helpers import BUNDLES, run_bundle
 from monai.transforms import Compose, NormalizeIntensity, Resize
 
 from spcxr_monai.cli import main as spcxr
 from spcxr_monai.networks import create_unetr, create_vit_classifier
 from spcxr_monai.transforms import LoadCXR
-
-from bundle_helpers import BUNDLES, run_bundle
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -36,13 +35,28 @@ def images(shared_data):
 @pytest.mark.parametrize("bundle", ["spcxr_cxr_classification", "spcxr_lung_segmentation"])
 def test_exported_models_match_pytorch_on_real_images(tmp_path, capsys, images, bundle):
     root = tmp_path / "run"
-    run_bundle(bundle, "training", "--config_file", "configs/train.json", "--bundle_root", str(root),
-               "--epochs", "1", "--model_size", "tiny", "--image_size", str(SIZE), "--batch_size", "8")
+    run_bundle(
+        bundle,
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(root),
+        "--epochs",
+        "1",
+        "--model_size",
+        "tiny",
+        "--image_size",
+        str(SIZE),
+        "--batch_size",
+        "8",
+    )
     (root / "configs").mkdir()
     for name in ("inference.json", "metadata.json"):
         (root / "configs" / name).write_text((BUNDLES / bundle / "configs" / name).read_text())
-    assert spcxr(["export", str(root), "-o", str(tmp_path / "out"), "--set", f"image_size={SIZE}",
-                  "model_size=tiny"]) == 0
+    assert (
+        spcxr(["export", str(root), "-o", str(tmp_path / "out"), "--set", f"image_size={SIZE}", "model_size=tiny"]) == 0
+    )
     written = json.loads(capsys.readouterr().out)
     assert set(written) == {"torchscript", "onnx"}
 
@@ -82,6 +96,7 @@ def test_exported_models_match_pytorch_on_real_images(tmp_path, capsys, images, 
 def test_export_without_trained_weights_is_one_clear_error(tmp_path, capsys):
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "inference.json").write_text(
-        (BUNDLES / "spcxr_cxr_classification" / "configs" / "inference.json").read_text())
+        (BUNDLES / "spcxr_cxr_classification" / "configs" / "inference.json").read_text()
+    )
     assert spcxr(["export", str(tmp_path)]) == 2
     assert f"{tmp_path / 'models' / 'model.pt'}: trained weights not found" in capsys.readouterr().err

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from monai.bundle import ConfigParser
-
 from bundle_helpers import BUNDLES
+from monai.bundle import ConfigParser
 
 
 @pytest.mark.parametrize("bundle", ["spcxr_gmml_pretrain", "spcxr_cxr_classification", "spcxr_lung_segmentation"])
@@ -20,16 +19,30 @@ def test_multi_gpu_config_overrides_device_network_and_samplers(bundle):
     assert parser["train"]["sampler"]["_target_"] == "DistributedSampler"
     assert parser["validate"]["dataloader"]["sampler"] == "@validate#sampler"
     assert parser["network"]["module"] == "@network_init"  # the same initialised network, wrapped
-    assert parser["initialize"] == [{"_target_": "spcxr_monai.workflows.initialize_run", "seed": "@seed",
-                                     "num_threads": "@num_threads", "distributed": True}]
+    assert parser["initialize"] == [
+        {
+            "_target_": "spcxr_monai.workflows.initialize_run",
+            "seed": "@seed",
+            "num_threads": "@num_threads",
+            "distributed": True,
+        }
+    ]
     assert parser["finalize"][0]["_target_"] == "spcxr_monai.workflows.close_run"  # leaves the process group
     # the training run of train.json (checkpointing on rank 0, resume), plus the sampler's epochs
     single = ConfigParser()
     single.read_config(str(configs / "train.json"))
     assert parser["training"] == [{**single["training"][0], "sampler": "@train#sampler"}]
     # every id the override refers to exists in train.json
-    for ref in ("network_init", "train#handlers", "train#log_handlers", "validate#handlers", "validate#log_handlers",
-                "tb_writer", "seed", "device"):
+    for ref in (
+        "network_init",
+        "train#handlers",
+        "train#log_handlers",
+        "validate#handlers",
+        "validate#log_handlers",
+        "tb_writer",
+        "seed",
+        "device",
+    ):
         assert ref in single, ref
     # rank 0's writers chosen by name, never by slicing a list
     assert "on_main_process(@train#log_handlers)" in parser["train"]["trainer"]["train_handlers"]

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from bundle_helpers import BUNDLES, SCHEMA, run_bundle
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow, verify_metadata, verify_net_in_out
 
 from spcxr_monai.networks import create_unetr, create_vit_classifier, load_encoder_weights
-
-from bundle_helpers import BUNDLES, SCHEMA, run_bundle
 
 BUNDLE = BUNDLES / "spcxr_gmml_pretrain"
 TINY = ["--model_size", "tiny", "--image_size", "32", "--batch_size", "8"]
@@ -39,7 +38,7 @@ def test_network_matches_its_declared_input_and_output():
         meta_file=str(BUNDLE / "configs" / "metadata.json"),
         config_file=str(BUNDLE / "configs" / "train.json"),
         device="cpu",
-        **{"model_size": "tiny"},
+        model_size="tiny",
     )
 
 
@@ -50,9 +49,19 @@ def _val_losses(log: str) -> list[float]:
 def test_training_from_the_bundle_folder_writes_models_figures_and_logs(tmp_path):
     root = tmp_path / "run"
     proc = run_bundle(
-        "spcxr_gmml_pretrain", "training", "--config_file", "configs/train.json",
-        "--logging_file", "configs/logging.conf", "--bundle_root", str(root), "--epochs", "3",
-        "--base_lr", "0.01", *TINY,
+        "spcxr_gmml_pretrain",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--logging_file",
+        "configs/logging.conf",
+        "--bundle_root",
+        str(root),
+        "--epochs",
+        "3",
+        "--base_lr",
+        "0.01",
+        *TINY,
     )
     log = proc.stdout + proc.stderr
     losses = _val_losses(log)
@@ -125,9 +134,7 @@ def test_interrupted_training_resumes_from_the_last_checkpoint(tmp_path):
     trainer2 = second.parser.get_parsed_content("train#trainer")
     network2 = second.parser.get_parsed_content("network")
     seen = {}
-    trainer2.add_event_handler(
-        Events.EPOCH_STARTED, lambda e: seen.setdefault("first_epoch", e.state.epoch)
-    )
+    trainer2.add_event_handler(Events.EPOCH_STARTED, lambda e: seen.setdefault("first_epoch", e.state.epoch))
     trainer2.add_event_handler(
         Events.EPOCH_STARTED(once=3),
         lambda e: seen.setdefault("weights", {k: v.clone() for k, v in network2.state_dict().items()}),
@@ -146,12 +153,27 @@ KILL_DURING_SAVE = Path(__file__).resolve().parents[1] / "kill_during_save.py"
 
 def _run_killed_at(root: Path, kill_at: int) -> subprocess.CompletedProcess:
     """Two epochs of the bundle in a subprocess, SIGKILLed halfway through its ``kill_at``-th checkpoint write."""
-    overrides = {"bundle_root": str(root), "epochs": 2, "model_size": "tiny", "image_size": 32, "batch_size": 8,
-                 "base_lr": 0.01}
+    overrides = {
+        "bundle_root": str(root),
+        "epochs": 2,
+        "model_size": "tiny",
+        "image_size": 32,
+        "batch_size": 8,
+        "base_lr": 0.01,
+    }
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, str(KILL_DURING_SAVE), str(kill_at), str(BUNDLE / "configs" / "train.json"), json.dumps(overrides)],
-        capture_output=True, text=True, timeout=600, env=env,
+        [
+            sys.executable,
+            str(KILL_DURING_SAVE),
+            str(kill_at),
+            str(BUNDLE / "configs" / "train.json"),
+            json.dumps(overrides),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
 
 
@@ -185,7 +207,9 @@ def test_killed_during_any_checkpoint_write_the_resumed_run_ends_as_if_never_int
         assert resumed.returncode == 0, f"kill at write {kill_at}: {resumed.stderr[-3000:]}"
         models = root / "models"
         assert sorted(p.name for p in models.iterdir()) == [
-            "checkpoint_checkpoint_epoch=2.pt", "model.pt", "model_final.pt"
+            "checkpoint_checkpoint_epoch=2.pt",
+            "model.pt",
+            "model_final.pt",
         ], f"kill at write {kill_at}"
         final = _load(models / "model_final.pt")["network"]
         best = _load(models / "model.pt")
@@ -198,12 +222,31 @@ def test_killed_during_any_checkpoint_write_the_resumed_run_ends_as_if_never_int
 
 def test_resume_refuses_a_checkpoint_of_another_run_in_one_line(tmp_path):
     root = tmp_path / "run"
-    run_bundle("spcxr_gmml_pretrain", "training", "--config_file", "configs/train.json",
-               "--bundle_root", str(root), "--epochs", "1", *TINY)
+    run_bundle(
+        "spcxr_gmml_pretrain",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(root),
+        "--epochs",
+        "1",
+        *TINY,
+    )
     checkpoint = root / "models" / "checkpoint_checkpoint_epoch=1.pt"
     bigger = [*TINY[:-4], "--image_size", "48", "--batch_size", "8"]
-    proc = run_bundle("spcxr_gmml_pretrain", "training", "--config_file", "configs/train.json",
-                      "--bundle_root", str(root), "--epochs", "2", *bigger, check=False)
+    proc = run_bundle(
+        "spcxr_gmml_pretrain",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(root),
+        "--epochs",
+        "2",
+        *bigger,
+        check=False,
+    )
     assert proc.returncode == 1
     assert "size mismatch" not in proc.stderr  # no state-dict dump: the record is compared first
     error = proc.stderr.splitlines()[-2:]  # the last word is the toolkit's, in one line
@@ -219,11 +262,38 @@ def test_resume_refuses_a_checkpoint_of_another_run_in_one_line(tmp_path):
     for path in sorted(Path(sample_dir()).rglob("*.png"))[:12]:
         shutil.copy(path, other / path.name)
     final_before = (root / "models" / "model_final.pt").read_bytes()
-    proc = run_bundle("spcxr_gmml_pretrain", "training", "--config_file", "configs/train.json",
-                      "--bundle_root", str(root), "--epochs", "1", "--dataset_dir", str(other), *TINY, check=False)
+    proc = run_bundle(
+        "spcxr_gmml_pretrain",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(root),
+        "--epochs",
+        "1",
+        "--dataset_dir",
+        str(other),
+        *TINY,
+        check=False,
+    )
     assert proc.returncode == 1
     assert "training_data: checkpoint {'count':" in proc.stderr.splitlines()[-2]
     assert (root / "models" / "model_final.pt").read_bytes() == final_before
-    assert run_bundle("spcxr_gmml_pretrain", "training", "--config_file", "configs/train.json",
-                      "--bundle_root", str(root), "--epochs", "1", "--dataset_dir", str(other), "--resume", "false",
-                      *TINY).returncode == 0  # the way out the message names
+    assert (
+        run_bundle(
+            "spcxr_gmml_pretrain",
+            "training",
+            "--config_file",
+            "configs/train.json",
+            "--bundle_root",
+            str(root),
+            "--epochs",
+            "1",
+            "--dataset_dir",
+            str(other),
+            "--resume",
+            "false",
+            *TINY,
+        ).returncode
+        == 0
+    )  # the way out the message names

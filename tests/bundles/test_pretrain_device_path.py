@@ -6,10 +6,9 @@ from __future__ import annotations
 import re
 
 import torch
+from bundle_helpers import run_bundle
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
-
-from bundle_helpers import run_bundle
 from test_pretrain_bundle import BUNDLE, TINY
 
 CONFIGS = "['configs/train.json','configs/data_on_device.json']"
@@ -18,8 +17,13 @@ CONFIGS = "['configs/train.json','configs/data_on_device.json']"
 def _final_weights(root, epochs: int, stop_after: int | None = None) -> dict:
     wf = ConfigWorkflow(
         config_file=[str(BUNDLE / "configs" / "train.json"), str(BUNDLE / "configs" / "data_on_device.json")],
-        workflow_type="train", run_id="training", bundle_root=str(root), epochs=epochs, model_size="tiny",
-        image_size=32, batch_size=8,
+        workflow_type="train",
+        run_id="training",
+        bundle_root=str(root),
+        epochs=epochs,
+        model_size="tiny",
+        image_size=32,
+        batch_size=8,
     )
     wf.initialize()
     trainer = wf.parser.get_parsed_content("train#trainer")
@@ -42,9 +46,19 @@ def test_device_path_resumed_run_ends_as_the_uninterrupted_one(tmp_path):
 def test_max_minutes_ends_a_device_fed_run_cleanly_within_its_budget(tmp_path):
     root = tmp_path / "timed"
     proc = run_bundle(
-        "spcxr_gmml_pretrain", "training", "--config_file", CONFIGS, "--logging_file",
-        "configs/logging.conf", "--bundle_root", str(root), "--epochs", "500",
-        "--max_minutes", "0.15", *TINY,
+        "spcxr_gmml_pretrain",
+        "training",
+        "--config_file",
+        CONFIGS,
+        "--logging_file",
+        "configs/logging.conf",
+        "--bundle_root",
+        str(root),
+        "--epochs",
+        "500",
+        "--max_minutes",
+        "0.15",
+        *TINY,
     )
     log = proc.stdout + proc.stderr
     epochs = len(re.findall(r"Metrics -- val_masked_l1", log))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import torch
+from bundle_helpers import BUNDLES, SCHEMA, run_bundle
 from monai.bundle import verify_metadata, verify_net_in_out
 from PIL import Image
 from scipy import ndimage
@@ -17,8 +18,6 @@ from skimage import measure
 
 from spcxr_monai.data import sample_dicom, sample_dir
 from spcxr_monai.networks import create_gmml_vit
-
-from bundle_helpers import BUNDLES, SCHEMA, run_bundle
 
 BUNDLE = BUNDLES / "spcxr_lung_segmentation"
 TINY = ["--model_size", "tiny", "--image_size", "32", "--batch_size", "8", "--feature_size", "8"]
@@ -31,7 +30,8 @@ def test_metadata_and_network_io():
         meta_file=str(BUNDLE / "configs" / "metadata.json"),
         config_file=str(BUNDLE / "configs" / "train.json"),
         device="cpu",
-        **{"model_size": "tiny", "feature_size": 8},
+        model_size="tiny",
+        feature_size=8,
     )
 
 
@@ -39,15 +39,31 @@ def test_train_evaluate_and_infer(tmp_path):
     torch.manual_seed(0)
     torch.save(create_gmml_vit("tiny", img_size=32).state_dict(), tmp_path / "gmml.pt")
     log = run_bundle(
-        "spcxr_lung_segmentation", "training", "--config_file", "configs/train.json", "--bundle_root", str(tmp_path),
-        "--epochs", "2", "--pretrained_checkpoint", str(tmp_path / "gmml.pt"), "--learning_rate", "0.001", *TINY,
+        "spcxr_lung_segmentation",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(tmp_path),
+        "--epochs",
+        "2",
+        "--pretrained_checkpoint",
+        str(tmp_path / "gmml.pt"),
+        "--learning_rate",
+        "0.001",
+        *TINY,
     )
     assert "encoder initialised from" in log.stdout + log.stderr
     assert (tmp_path / "models" / "model.pt").is_file()
 
     run_bundle(
-        "spcxr_lung_segmentation", "evaluating", "--config_file", "['configs/train.json','configs/evaluate.json']",
-        "--bundle_root", str(tmp_path), *TINY,
+        "spcxr_lung_segmentation",
+        "evaluating",
+        "--config_file",
+        "['configs/train.json','configs/evaluate.json']",
+        "--bundle_root",
+        str(tmp_path),
+        *TINY,
     )
     with open(tmp_path / "eval" / "val_mean_dice_raw.csv") as f:
         dice = {r["filename"]: float(r["mean"]) for r in csv.DictReader(f)}
@@ -67,8 +83,20 @@ def test_train_evaluate_and_infer(tmp_path):
     shutil.copy(sample_dicom(), inputs / "RG1_J2KI.dcm")
     files = [str(inputs / "p1" / "IM-0001.png"), str(inputs / "p2" / "IM-0001.png"), str(inputs / "RG1_J2KI.dcm")]
     run_bundle(
-        "spcxr_lung_segmentation", "inference", "--config_file", "configs/inference.json", "--bundle_root", str(tmp_path),
-        "--input_files", repr(files), "--model_size", "tiny", "--image_size", "32", "--feature_size", "8",
+        "spcxr_lung_segmentation",
+        "inference",
+        "--config_file",
+        "configs/inference.json",
+        "--bundle_root",
+        str(tmp_path),
+        "--input_files",
+        repr(files),
+        "--model_size",
+        "tiny",
+        "--image_size",
+        "32",
+        "--feature_size",
+        "8",
     )
     out = tmp_path / "predictions"
     dicom_mask = np.asarray(Image.open(out / "RG1_J2KI_lungs.png"))
@@ -80,7 +108,9 @@ def test_train_evaluate_and_infer(tmp_path):
     assert not np.array_equal(first, second)
     # the input gate's verdict on every input beside the masks: all three are upright CXRs (one mirrored)
     gate = json.loads((out / "gate.json").read_text())
-    assert sorted(gate) == sorted(files) and all(v["ok"] and v["scores"]["template_correlation"] > 0.5 for v in gate.values())
+    assert sorted(gate) == sorted(files) and all(
+        v["ok"] and v["scores"]["template_correlation"] > 0.5 for v in gate.values()
+    )
     # cleaned (clean_masks, the default): at most the two lungs, no hole inside them
     for mask in (first, second, dicom_mask):
         assert measure.label(mask > 0).max() <= 2

@@ -128,9 +128,7 @@ def test_embedded_dicom_sample_loads(load):
 def test_modality_lut_voi_window_and_monochrome1(tmp_path, load):
     stored = np.tile(np.arange(0, 4000, 4000 // 64, dtype=np.uint16)[:64], (8, 1))
     slope, intercept = 2.0, -100.0
-    path = _dicom(
-        tmp_path, stored, RescaleSlope=slope, RescaleIntercept=intercept, WindowCenter=3000, WindowWidth=2000
-    )
+    path = _dicom(tmp_path, stored, RescaleSlope=slope, RescaleIntercept=intercept, WindowCenter=3000, WindowWidth=2000)
     img = load(path)[0].numpy()
     value = stored * slope + intercept
     # linear window: below 2000 -> min, above 4000 -> max, monotone in between
@@ -270,8 +268,10 @@ def _ramp() -> np.ndarray:
 
 @pytest.mark.parametrize(
     "attrs, problem",
-    [({"RescaleSlope": "NaN", "RescaleIntercept": 0}, "non-finite pixel values"),
-     ({"RescaleSlope": 0, "RescaleIntercept": 0}, "constant")],
+    [
+        ({"RescaleSlope": "NaN", "RescaleIntercept": 0}, "non-finite pixel values"),
+        ({"RescaleSlope": 0, "RescaleIntercept": 0}, "constant"),
+    ],
 )
 def test_nan_or_constant_pixel_values_are_the_loaders_error(tmp_path, load, attrs, problem):
     path = _dicom(tmp_path, _ramp(), **attrs)
@@ -324,7 +324,9 @@ def test_a_truncated_dicom_is_called_truncated(tmp_path, dicom_dir, fraction):
     data = (dicom_dir / "RG1_J2KI.dcm").read_bytes()
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(data[: int(len(data) * fraction)])
-    with pytest.raises(CXRInputError, match=r"cut\.dcm: file is truncated: its pixel data start at byte \d+ but the file ends"):
+    with pytest.raises(
+        CXRInputError, match=r"cut\.dcm: file is truncated: its pixel data start at byte \d+ but the file ends"
+    ):
         read_dicom_cxr(cut)
 
 

@@ -32,8 +32,10 @@ def test_covid_qu_ex_layout_with_masks(shared_data, tmp_path):
     out = tmp_path / "dl.json"
     dl = make_datalist(shared_data / "covid-qu-ex" / "train", out, val_fraction=0.2, seed=0)
     assert dl["labels"] == {"covid": 0, "normal": 1, "pneumonia": 2}
-    per_class = {c: len(list((shared_data / "covid-qu-ex" / "train" / c / "images").glob("*.png")))
-                 for c in ("covid", "normal", "pneumonia")}
+    per_class = {
+        c: len(list((shared_data / "covid-qu-ex" / "train" / c / "images").glob("*.png")))
+        for c in ("covid", "normal", "pneumonia")
+    }
     assert dl["counts"]["training"] + dl["counts"]["validation"] == sum(per_class.values())
     # stratified: 20% of each class's patients (one image per patient in this set), rounded
     val = Counter(i["class_name"] for i in dl["validation"])

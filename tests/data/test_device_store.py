@@ -6,7 +6,13 @@ import pytest
 import torch
 from monai.transforms import Compose
 
-from spcxr_monai.data import CXRInputError, DeviceBatchLoader, UInt8ImageStore, make_unlabelled_datalist, normalize_batch
+from spcxr_monai.data import (
+    CXRInputError,
+    DeviceBatchLoader,
+    UInt8ImageStore,
+    make_unlabelled_datalist,
+    normalize_batch,
+)
 from spcxr_monai.transforms import RandAffineBatch, cxr_preprocessing
 
 
@@ -29,7 +35,7 @@ def test_store_holds_each_image_once_as_uint8_and_gives_back_the_float_path(item
     chain = Compose(cxr_preprocessing(64))
     for i in (0, len(items) // 2, len(items) - 1):
         expected = chain({"image": items[i]["image"]})["image"].as_tensor()
-        got = normalize_batch(store.images[i:i + 1].float())[0]
+        got = normalize_batch(store.images[i : i + 1].float())[0]
         assert (got - expected).abs().max() < 0.03, i  # one grey level is ~0.015 standard deviations here
 
 

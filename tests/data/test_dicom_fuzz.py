@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataset import FileMetaDataset
 from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import FileMetaDataset
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -42,7 +42,15 @@ TAG_EDITS = {
     "WindowCenter": ["0", "-1e9", "1e9", "nan", "abc", ["100", "200"], "16000"],
     "WindowWidth": ["0", "1", "-5", "1e-9", "inf", "x", "60000"],
     "VOILUTFunction": ["SIGMOID", "LINEAR_EXACT", "BOGUS"],
-    "PixelSpacing": [["0", "0"], ["inf", "1"], ["nan", "0.2"], ["-1", "0.2"], ["0.1"], ["0.1", "0.2", "0.3"], ["a", "b"]],
+    "PixelSpacing": [
+        ["0", "0"],
+        ["inf", "1"],
+        ["nan", "0.2"],
+        ["-1", "0.2"],
+        ["0.1"],
+        ["0.1", "0.2", "0.3"],
+        ["a", "b"],
+    ],
     "NumberOfFrames": ["0", "2", "x", "-1"],
     "SamplesPerPixel": [0, 3, 4],
     "PlanarConfiguration": [1],

@@ -73,17 +73,18 @@ def test_every_file_is_accounted_for_and_bad_files_are_rejected_with_their_reaso
     png = rows[sorted(n for n in rows if n.endswith(".png"))[0]]
     assert png["modality"] == "" and png["window"] == "data range" and png["patient_id"]
     # images: 8-bit grey, longer side 128, aspect kept, the reader's picture (air dark, not flipped)
-    for name, row in rows.items():
+    for _name, row in rows.items():
         if row["status"] == "ok":
             image = np.asarray(Image.open(out / row["output"]))
             assert image.dtype == np.uint8 and max(image.shape) == 128 and image.min() == 0 and image.max() == 255
     image = np.asarray(Image.open(out / dx["output"]), dtype=np.float32)
     assert image.shape == (128, round(128 * 2000 / 2128))
-    reference = np.asarray(Image.fromarray(LoadCXR()(archive / "dicom" / "966_fixed.dcm").numpy()[0])
-                           .resize(image.shape[::-1], Image.BOX))
+    reference = np.asarray(
+        Image.fromarray(LoadCXR()(archive / "dicom" / "966_fixed.dcm").numpy()[0]).resize(image.shape[::-1], Image.BOX)
+    )
     assert np.corrcoef(image.ravel(), reference.ravel())[0, 1] > 0.99
     # nothing left half-written
-    assert not [p for p in out.rglob("*.tmp")]
+    assert not list(out.rglob("*.tmp"))
 
 
 def test_a_rerun_skips_what_is_done_and_picks_up_new_files(archive, tmp_path):
@@ -147,4 +148,4 @@ def test_killed_at_any_point_a_rerun_ends_as_an_uninterrupted_run(archive, tmp_p
         subprocess.run([*command[:-4], str(out), *command[-3:]], env=env, check=True, stdout=subprocess.DEVNULL)
         assert (out / "manifest.csv").read_bytes().replace(bytes(out), bytes(reference)) == expected_manifest
         assert _images(out) == expected_images, rows_before_kill
-        assert not [p for p in out.rglob("*.tmp")]
+        assert not list(out.rglob("*.tmp"))

@@ -13,10 +13,8 @@ from ignite.engine import Engine
 from spcxr_monai.engines import param_groups_layer_decay, vit_layer_id
 from spcxr_monai.handlers import FeatureProbeHandler, SegmentationOverlayWriter
 from spcxr_monai.metrics import probe_accuracy
-from spcxr_monai.networks import encoder_features
-from spcxr_monai.utils import save_atomic
-from spcxr_monai.networks import create_unetr, create_vit_classifier, maybe_load_encoder_weights
-from spcxr_monai.utils import configure_threads
+from spcxr_monai.networks import create_unetr, create_vit_classifier, encoder_features, maybe_load_encoder_weights
+from spcxr_monai.utils import configure_threads, save_atomic
 
 
 def _lr_of(groups, net):

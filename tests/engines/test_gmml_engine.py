@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ignite.engine import Engine, Events
+from ignite.engine import Engine
 
 from spcxr_monai.engines import (
     AutocastInferer,
@@ -14,8 +14,8 @@ from spcxr_monai.engines import (
     split_target,
 )
 from spcxr_monai.handlers import latest_checkpoint
-from spcxr_monai.utils import cpu_has_fast_bf16, resolve_amp_dtype
 from spcxr_monai.networks import create_gmml_vit
+from spcxr_monai.utils import cpu_has_fast_bf16, resolve_amp_dtype
 
 
 def test_prepare_batch_packs_clean_image_and_mask():
@@ -88,8 +88,9 @@ def test_masked_l1_counts_only_corrupted_pixels():
         MaskedL1Loss()(torch.zeros(1, 2, 4, 4), target)
 
 
-@pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, torch.bfloat16), (False, True, torch.bfloat16),
-                                                         (False, False, None)])
+@pytest.mark.parametrize(
+    "avx512_bf16, amx, expected", [(True, False, torch.bfloat16), (False, True, torch.bfloat16), (False, False, None)]
+)
 def test_auto_amp_on_cpu_follows_native_bf16_support(monkeypatch, avx512_bf16, amx, expected):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)

@@ -27,11 +27,16 @@ def fake_run(root: Path, l1: list[float], probe: dict[int, float], best: int, we
     with SummaryWriter(str(root / "logs" / "tensorboard")) as writer:
         for epoch, value in enumerate(l1, start=1):
             writer.add_scalar("val_masked_l1", value, epoch)
-    history = [{"epoch": e, "probe_accuracy": a, "probe_accuracy_balanced_accuracy": a - 0.05} for e, a in probe.items()]
-    (root / "models" / "feature_probe.json").write_text(json.dumps({"probe": "knn", "k": 20, "best_epoch": best,
-                                                                    "history": history}))
+    history = [
+        {"epoch": e, "probe_accuracy": a, "probe_accuracy_balanced_accuracy": a - 0.05} for e, a in probe.items()
+    ]
+    (root / "models" / "feature_probe.json").write_text(
+        json.dumps({"probe": "knn", "k": 20, "best_epoch": best, "history": history})
+    )
     for epoch in range(1, len(l1) + 1):
-        (root / "logs" / "figures" / f"reconstruction_epoch{epoch:03d}.png").write_bytes(f"{root.name} {epoch}".encode())
+        (root / "logs" / "figures" / f"reconstruction_epoch{epoch:03d}.png").write_bytes(
+            f"{root.name} {epoch}".encode()
+        )
     if weights is not None:
         torch.save(weights, root / "models" / "model_probe.pt")
     return root
@@ -55,9 +60,14 @@ def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, 
     record = json.loads((out / "gmml_vit_tiny16_cxr128.json").read_text())
     released = torch.load(out / record["file"], weights_only=True)
     assert all(v.dtype == torch.float16 for v in released.values() if v.is_floating_point())
-    torch.testing.assert_close(released["head.to_pixels.weight"].float(), weights["head.to_pixels.weight"],
-                               atol=1e-3, rtol=1e-3)
-    assert record["chosen_epoch"] == 5 and "encoder.sh 1 3 && bash" in record["command"] and "encoder.sh 2 2 &&" in record["command"]
+    torch.testing.assert_close(
+        released["head.to_pixels.weight"].float(), weights["head.to_pixels.weight"], atol=1e-3, rtol=1e-3
+    )
+    assert (
+        record["chosen_epoch"] == 5
+        and "encoder.sh 1 3 && bash" in record["command"]
+        and "encoder.sh 2 2 &&" in record["command"]
+    )
     # the figure of the chosen epoch is the last stage's own epoch 2, not the first stage's
     assert (out / "gmml_vit_tiny16_cxr128_reconstruction.png").read_bytes() == b"gmml_continue 2"
     card = (out / "MODEL_CARD.md").read_text()

@@ -34,8 +34,14 @@ def seg():
 
 
 def test_recipes_parse_and_reject_unknown_inits(study):
-    assert study.parse_recipe("gmml:5e-4:0.75") == {"init": "gmml", "encoder": None, "lr": 5e-4, "layer_decay": 0.75,
-                                                    "drop_path": 0.0, "name": "gmml:5e-4:0.75"}
+    assert study.parse_recipe("gmml:5e-4:0.75") == {
+        "init": "gmml",
+        "encoder": None,
+        "lr": 5e-4,
+        "layer_decay": 0.75,
+        "drop_path": 0.0,
+        "name": "gmml:5e-4:0.75",
+    }
     assert study.parse_recipe("scratch:5e-4:0.75:0.1")["drop_path"] == 0.1
     named = study.parse_recipe("gmml@gmml-vit-tiny16-cxr128:1e-3:0.9")
     assert named["init"] == "gmml" and named["encoder"] == "gmml-vit-tiny16-cxr128" and named["layer_decay"] == 0.9
@@ -59,8 +65,19 @@ def test_cnn_baselines_take_one_grey_channel_and_give_class_logits(study, name):
 
 
 def test_summary_merges_runs_and_reports_the_difference(study, tmp_path):
-    fields = ["fraction", "seed", "init", "recipe", "n_train", "epochs", "internal_val_auc", "covid_val_acc",
-              "covid_val_auc", "pediatric_acc", "pediatric_auc"]
+    fields = [
+        "fraction",
+        "seed",
+        "init",
+        "recipe",
+        "n_train",
+        "epochs",
+        "internal_val_auc",
+        "covid_val_acc",
+        "covid_val_auc",
+        "pediatric_acc",
+        "pediatric_auc",
+    ]
     runs = tmp_path / "runs.csv"
     with open(runs, "w", newline="") as f:
         writer = csv.writer(f)
@@ -68,8 +85,9 @@ def test_summary_merges_runs_and_reports_the_difference(study, tmp_path):
         for seed, (g, s) in enumerate([(0.80, 0.60), (0.70, 0.60)]):
             writer.writerow([0.1, seed, "gmml", "gmml:5e-4:0.75", 300, 30, 0.9, g, 0.9, 0.8, 0.85])
             writer.writerow([0.1, seed, "scratch", "scratch:5e-4:0.75", 300, 30, 0.8, s, 0.8, 0.7, 0.75])
-            writer.writerow([0.1, seed, "gmml", "gmml@gmml-vit-tiny16-cxr128:5e-4:0.75", 300, 30, 0.9, g + 0.1, 0.9,
-                             0.8, 0.85])
+            writer.writerow(
+                [0.1, seed, "gmml", "gmml@gmml-vit-tiny16-cxr128:5e-4:0.75", 300, 30, 0.9, g + 0.1, 0.9, 0.8, 0.85]
+            )
     rows = study.read_runs(runs)
     assert rows[0]["covid_val_acc"] == 0.8 and rows[0]["recipe"] == "gmml:5e-4:0.75"
     study.write_summary(rows, tmp_path, "note")
@@ -88,8 +106,16 @@ def test_segmentation_cnn_baseline_fits_the_bundle_with_one_learning_rate(seg, t
     bundle = EXPERIMENTS.parent / "bundles" / "spcxr_lung_segmentation" / "configs" / "train.json"
     parser = ConfigParser()
     parser.read_config(str(bundle))
-    parser.update({"bundle_root": str(tmp_path), "network_def": seg.UNET_DEF, "pretrained_checkpoint": "",
-                   "learning_rate": 5e-4, "layer_decay": 0.75, "device": "$torch.device('cpu')"})
+    parser.update(
+        {
+            "bundle_root": str(tmp_path),
+            "network_def": seg.UNET_DEF,
+            "pretrained_checkpoint": "",
+            "learning_rate": 5e-4,
+            "layer_decay": 0.75,
+            "device": "$torch.device('cpu')",
+        }
+    )
     net = parser.get_parsed_content("network").eval()
     assert type(net).__name__ == "UNet"
     with torch.no_grad():
@@ -100,8 +126,17 @@ def test_segmentation_cnn_baseline_fits_the_bundle_with_one_learning_rate(seg, t
 
 
 def test_segmentation_summary_averages_seeds_per_fraction_and_plots(seg, tmp_path):
-    base = {"n_train": 299, "epochs": 22, "train_seconds": 900.0, "best_epoch": 20, "n_eval": 923,
-            "dice_median": 0.94, "dice_p10": 0.86, "hd95_mean": 6.0, "hd95_undefined": 0}
+    base = {
+        "n_train": 299,
+        "epochs": 22,
+        "train_seconds": 900.0,
+        "best_epoch": 20,
+        "n_eval": 923,
+        "dice_median": 0.94,
+        "dice_p10": 0.86,
+        "hd95_mean": 6.0,
+        "hd95_undefined": 0,
+    }
     rows = [
         {**base, "fraction": 0.1, "seed": s, "init": init, "internal_val_dice": d, "dice_mean": d}
         for s, (init, d) in enumerate([("gmml", 0.92), ("gmml", 0.94), ("scratch", 0.90), ("unet", 0.95)])

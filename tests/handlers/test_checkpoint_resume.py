@@ -91,15 +91,21 @@ def test_random_states_continue_every_stream_where_it_was():
 def _tiny_trainer(tmp_path, loss_fn, batches, max_epochs=1):
     net = torch.nn.Linear(4, 1)
     trainer = SupervisedTrainer(
-        device=torch.device("cpu"), max_epochs=max_epochs, train_data_loader=batches, network=net,
-        optimizer=torch.optim.SGD(net.parameters(), lr=0.1), loss_function=loss_fn,
+        device=torch.device("cpu"),
+        max_epochs=max_epochs,
+        train_data_loader=batches,
+        network=net,
+        optimizer=torch.optim.SGD(net.parameters(), lr=0.1),
+        loss_function=loss_fn,
     )
     return net, trainer
 
 
 def test_a_non_finite_loss_stops_training_naming_the_files_before_the_weights_change(tmp_path):
-    batches = [{"image": torch.rand(2, 4), "label": torch.rand(2, 1), "image_file": [f"/data/{i}a.png", f"/data/{i}b.png"]}
-               for i in range(3)]
+    batches = [
+        {"image": torch.rand(2, 4), "label": torch.rand(2, 1), "image_file": [f"/data/{i}a.png", f"/data/{i}b.png"]}
+        for i in range(3)
+    ]
     calls = []
 
     def loss_fn(pred, label):
@@ -109,11 +115,16 @@ def test_a_non_finite_loss_stops_training_naming_the_files_before_the_weights_ch
 
     net, trainer = _tiny_trainer(tmp_path, loss_fn, batches)
     StopOnNonFiniteLoss().attach(trainer)
-    AtomicCheckpointSaver(str(tmp_path), {"network": net}, save_final=True, final_filename="model_final.pt").attach(trainer)
+    AtomicCheckpointSaver(str(tmp_path), {"network": net}, save_final=True, final_filename="model_final.pt").attach(
+        trainer
+    )
     before = {}
     trainer.add_event_handler(Events.ITERATION_STARTED(once=2), lambda e: before.update(w=net.weight.detach().clone()))
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, iteration 2; the batch's files: "
-                                                 r"/data/1a\.png, /data/1b\.png"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss is nan at epoch 1, iteration 2; the batch's files: "
+        r"/data/1a\.png, /data/1b\.png",
+    ):
         trainer.run()
     assert torch.equal(net.weight.detach(), before["w"])  # no step with the NaN loss
     saved = torch.load(tmp_path / "model_final.pt", weights_only=True)  # the last good state
@@ -123,7 +134,9 @@ def test_a_non_finite_loss_stops_training_naming_the_files_before_the_weights_ch
 def test_a_diverged_model_is_never_written_on_the_way_out(tmp_path):
     batches = [{"image": torch.rand(2, 4), "label": torch.rand(2, 1)} for _ in range(2)]
     net, trainer = _tiny_trainer(tmp_path, torch.nn.functional.mse_loss, batches)
-    AtomicCheckpointSaver(str(tmp_path), {"network": net}, save_final=True, final_filename="model_final.pt").attach(trainer)
+    AtomicCheckpointSaver(str(tmp_path), {"network": net}, save_final=True, final_filename="model_final.pt").attach(
+        trainer
+    )
     torch.save({"weight": torch.zeros(1, 4), "bias": torch.zeros(1)}, tmp_path / "model_final.pt")
 
     def poison(engine):
@@ -155,8 +168,9 @@ def test_interval_rotation_continues_over_the_files_already_there(tmp_path):
     (tmp_path / ".tmp_killed.pt").write_bytes(b"half")
     batches = [{"image": torch.rand(2, 4), "label": torch.rand(2, 1)}]
     net, trainer = _tiny_trainer(tmp_path, torch.nn.functional.mse_loss, batches, max_epochs=3)
-    AtomicCheckpointSaver(str(tmp_path), {"network": net, "trainer": trainer}, file_prefix="checkpoint",
-                          save_interval=1, n_saved=1).attach(trainer)
+    AtomicCheckpointSaver(
+        str(tmp_path), {"network": net, "trainer": trainer}, file_prefix="checkpoint", save_interval=1, n_saved=1
+    ).attach(trainer)
     trainer.add_event_handler(Events.STARTED, lambda e: setattr(e.state, "epoch", 2))  # as a resume would
     trainer.run()
     assert sorted(os.listdir(tmp_path)) == ["checkpoint_checkpoint_epoch=3.pt"]

@@ -75,7 +75,9 @@ def test_a_resumed_shortened_run_keeps_its_shortened_length():
     schedule.t_total = 6 * 4  # a budget cut the first run to 6 epochs; resumed with --epochs 100
     TimeBudget(max_minutes=1.0, lr_scheduler=schedule).attach(engine)
     # a checkpoint loader restores the state at STARTED, after the budget's own STARTED handler (the bundles' order)
-    engine.add_event_handler(Events.STARTED, lambda e: (setattr(e.state, "epoch", 3), setattr(e.state, "iteration", 12)))
+    engine.add_event_handler(
+        Events.STARTED, lambda e: (setattr(e.state, "epoch", 3), setattr(e.state, "iteration", 12))
+    )
     epochs = []
     engine.add_event_handler(Events.EPOCH_STARTED, lambda e: epochs.append(e.state.epoch))
     engine.run(range(4), max_epochs=100)
@@ -90,7 +92,9 @@ def test_a_budget_must_be_positive():
 def test_a_resumed_run_plans_on_its_own_steps():
     engine, schedule, lrs = _engine(0.05)
     TimeBudget(max_minutes=1.0 / 60, lr_scheduler=schedule).attach(engine)
-    engine.add_event_handler(Events.STARTED, lambda e: (setattr(e.state, "epoch", 50), setattr(e.state, "iteration", 200)))
+    engine.add_event_handler(
+        Events.STARTED, lambda e: (setattr(e.state, "epoch", 50), setattr(e.state, "iteration", 200))
+    )
     start = time.monotonic()
     engine.run(range(4), max_epochs=100)
     assert time.monotonic() - start < 3.0

@@ -24,8 +24,11 @@ def assert_matches_sklearn(report: dict, probs: np.ndarray, labels: np.ndarray, 
     assert report["confusion_matrix"] == skm.confusion_matrix(labels, pred, labels=range(len(names))).tolist()
     if len(present) == len(names):
         scores = probs / probs.sum(1, keepdims=True)
-        expected = skm.roc_auc_score(labels, scores, multi_class="ovr", average="macro") if len(names) > 2 else (
-            skm.roc_auc_score(labels, scores[:, 1]))
+        expected = (
+            skm.roc_auc_score(labels, scores, multi_class="ovr", average="macro")
+            if len(names) > 2
+            else (skm.roc_auc_score(labels, scores[:, 1]))
+        )
         if len(names) > 2:
             assert report["macro_auc"] == pytest.approx(expected)
         for c, name in enumerate(names):

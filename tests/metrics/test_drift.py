@@ -13,8 +13,10 @@ from spcxr_monai.metrics import mmd_permutation_test
 
 def test_same_distribution_is_not_called_drift_and_a_shift_is():
     rng = np.random.default_rng(0)
-    same = [mmd_permutation_test(rng.normal(size=(40, 16)), rng.normal(size=(40, 16)), 300, seed=i).p_value
-            for i in range(20)]
+    same = [
+        mmd_permutation_test(rng.normal(size=(40, 16)), rng.normal(size=(40, 16)), 300, seed=i).p_value
+        for i in range(20)
+    ]
     assert sum(p < 0.05 for p in same) <= 3  # ~5% by construction
     shifted = mmd_permutation_test(rng.normal(size=(40, 16)), rng.normal(size=(40, 16)) + 0.5, 300)
     assert shifted.p_value < 0.01 and shifted.effect_size > 5
@@ -39,10 +41,17 @@ def test_bad_inputs_are_refused():
 def test_spcxr_drift_tells_pediatric_from_adult_and_adult_from_adult(shared_data, tmp_path, capsys):
     train = shared_data / "covid-qu-ex" / "train"
     results = {}
-    for name, folder in (("pediatric", shared_data / "pediatric" / "train"), ("val", shared_data / "covid-qu-ex" / "val")):
+    for name, folder in (
+        ("pediatric", shared_data / "pediatric" / "train"),
+        ("val", shared_data / "covid-qu-ex" / "val"),
+    ):
         plot = tmp_path / f"{name}.png"
-        assert spcxr(["drift", str(train), str(folder), "--n", "40", "--permutations", "300", "--json",
-                      "--plot", str(plot)]) == 0
+        assert (
+            spcxr(
+                ["drift", str(train), str(folder), "--n", "40", "--permutations", "300", "--json", "--plot", str(plot)]
+            )
+            == 0
+        )
         results[name] = json.loads(capsys.readouterr().out)
         assert plot.stat().st_size > 10_000
     assert results["pediatric"]["p_value"] < 0.01 and results["val"]["p_value"] >= 0.05

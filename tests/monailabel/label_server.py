@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.uid import generate_uid
-
-from processes import free_port, stop, wait_for_http
 from bundle_helpers import BUNDLES, run_bundle
+from processes import free_port, stop, wait_for_http
+from pydicom.uid import generate_uid
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = REPO_ROOT / "monailabel_app"
@@ -61,21 +60,45 @@ def train_bundles(work: Path, shared_data: Path) -> dict[str, Path]:
     sizes = size_args()
     train = _subset(shared_data / "covid-qu-ex" / "train", work / "train", TRAIN_PER_CLASS)
     run_bundle(
-        "spcxr_lung_segmentation", "training", "--config_file", "configs/train.json",
-        "--bundle_root", str(bundles["spcxr_lung_segmentation"]), "--dataset_dir", str(train),
-        "--epochs", "8", "--batch_size", "16", "--learning_rate", "0.001", *sizes,
+        "spcxr_lung_segmentation",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(bundles["spcxr_lung_segmentation"]),
+        "--dataset_dir",
+        str(train),
+        "--epochs",
+        "8",
+        "--batch_size",
+        "16",
+        "--learning_rate",
+        "0.001",
+        *sizes,
     )
     run_bundle(
-        "spcxr_cxr_classification", "training", "--config_file", "configs/train.json",
-        "--bundle_root", str(bundles["spcxr_cxr_classification"]), "--dataset_dir", str(train),
-        "--epochs", "2", "--model_size", "tiny", "--image_size", "64",
+        "spcxr_cxr_classification",
+        "training",
+        "--config_file",
+        "configs/train.json",
+        "--bundle_root",
+        str(bundles["spcxr_cxr_classification"]),
+        "--dataset_dir",
+        str(train),
+        "--epochs",
+        "2",
+        "--model_size",
+        "tiny",
+        "--image_size",
+        "64",
     )
     return bundles
 
 
 @contextlib.contextmanager
-def server(studies: str, bundles: dict, work: Path, name: str, env: dict | None = None,
-           args: tuple[str, ...] = ()) -> Iterator[tuple[str, subprocess.Popen]]:
+def server(
+    studies: str, bundles: dict, work: Path, name: str, env: dict | None = None, args: tuple[str, ...] = ()
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """A MONAI Label server of the app on loopback over ``studies`` (a folder or a DICOMweb URL);
     yields (its URL, its process). ``args`` go to ``start_server`` (e.g. uvicorn's ``--workers``)."""
     python = label_python()
@@ -85,14 +108,31 @@ def server(studies: str, bundles: dict, work: Path, name: str, env: dict | None 
     log = open(log_file, "w")
     proc = subprocess.Popen(
         [
-            str(python), "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", studies,
-            "--conf", "bundles", ",".join(str(p) for p in bundles.values()),  # sizes: read off the weights
-            "--host", "127.0.0.1", "--port", str(port), *args,
+            str(python),
+            "-m",
+            "monailabel.main",
+            "start_server",
+            "--app",
+            str(APP),
+            "--studies",
+            studies,
+            "--conf",
+            "bundles",
+            ",".join(str(p) for p in bundles.values()),  # sizes: read off the weights
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "MONAI_LABEL_SESSION_PATH": str(work / f"{name}_sessions"), "PYTHONWARNINGS": "ignore",
-             **(env or {})},
+        env={
+            **os.environ,
+            "MONAI_LABEL_SESSION_PATH": str(work / f"{name}_sessions"),
+            "PYTHONWARNINGS": "ignore",
+            **(env or {}),
+        },
     )
     try:
         wait_for_http(proc, f"{url}/info/", log_file, "MONAI Label server", 240)
@@ -110,10 +150,17 @@ def post(url: str, timeout: float = 120) -> bytes:
 def put_label(url: str, png: bytes) -> dict:
     """PUT a final label as OHIF's MONAI Label panel does (multipart form, field ``label``)."""
     boundary = "spcxr-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"; filename=\"label.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url, data=body, method="PUT",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="label"; filename="label.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url, data=body, method="PUT", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     with urllib.request.urlopen(request, timeout=300) as r:
         return json.loads(r.read())
 
@@ -130,8 +177,9 @@ def with_new_uids(path: Path) -> bytes:
 
 
 @contextlib.contextmanager
-def pacs_server(trained: tuple[Path, dict], files: dict[str, bytes], folder: Path,
-                name: str) -> Iterator[tuple[str, str, dict]]:
+def pacs_server(
+    trained: tuple[Path, dict], files: dict[str, bytes], folder: Path, name: str
+) -> Iterator[tuple[str, str, dict]]:
     """Orthanc holding ``files`` (DICOM bytes by name) and the app served from its DICOMweb endpoint;
     yields (app url, Orthanc url, {file name: its DICOM header as uploaded})."""
     import orthanc_pacs as pacs

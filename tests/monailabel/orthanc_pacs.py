@@ -69,8 +69,9 @@ def orthanc(folder: Path, timeout: float = 60) -> Iterator[str]:
 
 def upload(url: str, dicom: bytes) -> dict:
     """Store one DICOM file over Orthanc's REST API; returns Orthanc's answer (ID, ParentSeries, ...)."""
-    request = urllib.request.Request(f"{url}/instances", data=dicom, method="POST",
-                                     headers={"Content-Type": "application/dicom"})
+    request = urllib.request.Request(
+        f"{url}/instances", data=dicom, method="POST", headers={"Content-Type": "application/dicom"}
+    )
     with urllib.request.urlopen(request, timeout=60) as r:
         return json.loads(r.read())
 

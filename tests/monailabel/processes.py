@@ -26,9 +26,9 @@ def wait_for_http(proc: subprocess.Popen, url: str, log_file: Path, name: str, t
         try:
             urllib.request.urlopen(url, timeout=5).read()
             return
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError) as e:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} not up in {timeout:.0f} s:\n{log_file.read_text()[-4000:]}")
+                raise RuntimeError(f"{name} not up in {timeout:.0f} s:\n{log_file.read_text()[-4000:]}") from e
             time.sleep(0.5)
 
 

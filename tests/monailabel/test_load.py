@@ -19,18 +19,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from label_server import APP, server
 
 sys.path.insert(0, str(APP))
-import loadtest  # noqa: E402  (monailabel_app/loadtest.py: standard library only)
+import loadtest
 
 pytestmark = pytest.mark.monailabel
 
 STUCK = "stuck_case"  # a study whose reading hangs in the server under test
 TIMEOUT_S = 15
-FAULT = {"PYTHONPATH": str(Path(__file__).parent / "stuck_inference"), "SPCXR_TEST_STUCK_MARKER": STUCK,
-         "MONAI_LABEL_INFER_TIMEOUT": str(TIMEOUT_S)}
+FAULT = {
+    "PYTHONPATH": str(Path(__file__).parent / "stuck_inference"),
+    "SPCXR_TEST_STUCK_MARKER": STUCK,
+    "MONAI_LABEL_INFER_TIMEOUT": str(TIMEOUT_S),
+}
 
 
 @pytest.fixture(scope="module")

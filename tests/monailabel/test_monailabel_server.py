@@ -17,16 +17,15 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import orthanc_pacs as pacs
 import pydicom
 import pytest
-from PIL import Image
-
-from spcxr_monai.data import sample_dicom
-
-import orthanc_pacs as pacs
-from processes import free_port
 from bundle_helpers import run_bundle
 from label_server import APP, label_python, pacs_server, post, put_label, server, size_args, with_new_uids
+from PIL import Image
+from processes import free_port
+
+from spcxr_monai.data import sample_dicom
 
 pytestmark = pytest.mark.monailabel
 
@@ -78,12 +77,21 @@ def test_served_lung_masks_match_the_ground_truth(served, shared_data):
     names = sorted(dice)
     inputs = [str(work / "studies" / n) for n in names]
     run_bundle(
-        "spcxr_lung_segmentation", "inference", "--config_file", "configs/inference.json",
-        "--bundle_root", str(work / "spcxr_lung_segmentation"), "--input_files", repr(inputs),
+        "spcxr_lung_segmentation",
+        "inference",
+        "--config_file",
+        "configs/inference.json",
+        "--bundle_root",
+        str(work / "spcxr_lung_segmentation"),
+        "--input_files",
+        repr(inputs),
         *size_args(),
     )
     for name in names:
-        bundle_mask = np.asarray(Image.open(work / "spcxr_lung_segmentation" / "predictions" / f"{Path(name).stem}_lungs.png")) > 0
+        bundle_mask = (
+            np.asarray(Image.open(work / "spcxr_lung_segmentation" / "predictions" / f"{Path(name).stem}_lungs.png"))
+            > 0
+        )
         served_mask = np.asarray(Image.open(work / f"served_{name}")) > 0
         assert np.mean(bundle_mask == served_mask) > 0.995, name
 
@@ -121,8 +129,18 @@ def test_the_app_refuses_to_serve_beyond_this_machine_without_authentication(tmp
     studies.mkdir()
     shutil.copy(sample_dicom(), studies / "RG1_J2KI.dcm")
     port = free_port()
-    command = [str(python), "-m", "monailabel.main", "start_server", "--app", str(APP), "--studies", str(studies),
-               "--port", str(port)]  # no --host: MONAI Label itself would bind 0.0.0.0
+    command = [
+        str(python),
+        "-m",
+        "monailabel.main",
+        "start_server",
+        "--app",
+        str(APP),
+        "--studies",
+        str(studies),
+        "--port",
+        str(port),
+    ]  # no --host: MONAI Label itself would bind 0.0.0.0
     env = {**os.environ, "MONAI_LABEL_SESSION_PATH": str(tmp_path / "sessions"), "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
     log = proc.stdout + proc.stderr
@@ -177,8 +195,11 @@ def test_pacs_studies_are_listed_segmented_and_the_seg_is_stored_back(pacs_serve
     seg_study = segs[0]["0020000D"]["Value"][0]
     seg_series = segs[0]["0020000E"]["Value"][0]
     assert seg_study == str(source.StudyInstanceUID)  # stored in the radiograph's study
-    seg_in_orthanc = next(s for s in pacs.get_json(f"{orthanc_url}/series?expand")
-                          if s["MainDicomTags"]["SeriesInstanceUID"] == seg_series)
+    seg_in_orthanc = next(
+        s
+        for s in pacs.get_json(f"{orthanc_url}/series?expand")
+        if s["MainDicomTags"]["SeriesInstanceUID"] == seg_series
+    )
     seg = pydicom.dcmread(io.BytesIO(pacs.get_bytes(f"{orthanc_url}/instances/{seg_in_orthanc['Instances'][0]}/file")))
     assert seg.Modality == "SEG"
     referenced = seg.ReferencedSeriesSequence[0]

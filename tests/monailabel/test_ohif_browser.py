@@ -19,13 +19,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import orthanc_pacs as pacs
 import pytest
+from label_server import REPO_ROOT, pacs_server, post, put_label
 from PIL import Image
 
 from spcxr_monai.transforms import LoadCXR
-
-import orthanc_pacs as pacs
-from label_server import REPO_ROOT, pacs_server, post, put_label
 
 pytestmark = pytest.mark.monailabel
 
@@ -33,8 +32,15 @@ CHROMIUM = Path(os.environ.get("SPCXR_CHROMIUM", "/usr/bin/chromium"))
 # Chromium as root in a container with no network: no sandbox, no GPU (WebGL through SwiftShader),
 # no calls home (refused here, many at a time)
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--disable-quic",
-    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ARTIFACTS = Path(os.environ.get("SPCXR_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts")) / "ohif"
 VIEWPORT = {"width": 1280, "height": 900}
@@ -146,8 +152,10 @@ def test_study_list_shows_the_cr_and_dx_studies(reading_room, page):
     rows = page.locator("tr[data-cy^='studyRow-']")
     rows.first.wait_for(timeout=LOAD_TIMEOUT_MS)
     page.screenshot(path=str(ARTIFACTS / "study_list.png"))
-    shown = {rows.nth(i).get_attribute("data-cy").removeprefix("studyRow-"): rows.nth(i).inner_text()
-             for i in range(rows.count())}
+    shown = {
+        rows.nth(i).get_attribute("data-cy").removeprefix("studyRow-"): rows.nth(i).inner_text()
+        for i in range(rows.count())
+    }
     assert set(shown) == {str(h.StudyInstanceUID) for h in headers.values()}
     for modality, header in headers.items():
         assert modality in shown[str(header.StudyInstanceUID)].replace("\\", " ").split(), shown  # "CR\\SEG" later

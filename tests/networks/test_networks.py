@@ -199,7 +199,9 @@ def test_gmml_checkpoint_in_fp16_restores_encoder_and_head(tmp_path):
     target = maybe_load_gmml_weights(create_gmml_vit("tiny", img_size=32), str(tmp_path / "gmml.pt"))
     for name, value in source.head.state_dict().items():
         torch.testing.assert_close(target.head.state_dict()[name], value.half().float())
-    torch.testing.assert_close(target.vit.blocks[3].mlp.linear1.weight, source.vit.blocks[3].mlp.linear1.weight.half().float())
+    torch.testing.assert_close(
+        target.vit.blocks[3].mlp.linear1.weight, source.vit.blocks[3].mlp.linear1.weight.half().float()
+    )
     assert target.vit.patch_embedding.position_embeddings.shape[1] == 4  # resized 4x4 -> 2x2 grid
     untouched = create_gmml_vit("tiny", img_size=32)
     assert maybe_load_gmml_weights(untouched, "") is untouched
@@ -212,10 +214,18 @@ def test_trained_sizes_are_read_off_the_weights(tmp_path):
 
     torch.save(create_unetr("tiny", img_size=64, feature_size=8).state_dict(), tmp_path / "unetr.pt")
     torch.save({"network": create_vit_classifier("small", img_size=96).state_dict()}, tmp_path / "clf.pt")
-    assert trained_sizes(tmp_path / "unetr.pt") == {"model_size": "tiny", "image_size": 64, "patch_size": 16,
-                                                   "feature_size": 8}
-    assert trained_sizes(tmp_path / "clf.pt", feature_size=4) == {"model_size": "small", "image_size": 96,
-                                                                 "patch_size": 16, "feature_size": 4}
+    assert trained_sizes(tmp_path / "unetr.pt") == {
+        "model_size": "tiny",
+        "image_size": 64,
+        "patch_size": 16,
+        "feature_size": 8,
+    }
+    assert trained_sizes(tmp_path / "clf.pt", feature_size=4) == {
+        "model_size": "small",
+        "image_size": 96,
+        "patch_size": 16,
+        "feature_size": 4,
+    }
     # no checkpoint yet: the given values
     assert trained_sizes(tmp_path / "absent.pt", image_size=99)["image_size"] == 99
 

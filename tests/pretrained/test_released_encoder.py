@@ -9,15 +9,22 @@ import pytest
 import torch
 
 import spcxr_monai.pretrained as pretrained
-from spcxr_monai.networks import create_gmml_vit, create_unetr, create_vit_classifier, load_encoder_weights
-from spcxr_monai.networks import maybe_load_gmml_weights
+from spcxr_monai.networks import (
+    create_gmml_vit,
+    create_unetr,
+    create_vit_classifier,
+    load_encoder_weights,
+    maybe_load_gmml_weights,
+)
 
 
 @pytest.mark.parametrize("name", sorted(pretrained.RELEASED))
 def test_released_file_matches_its_record_and_size_limit(name):
     path = pretrained.released_encoder(name)
     record = pretrained.release_record(name)
-    assert record["name"] == name and (pretrained.HERE / pretrained.RELEASED[name].get("card", "MODEL_CARD.md")).is_file()
+    assert (
+        record["name"] == name and (pretrained.HERE / pretrained.RELEASED[name].get("card", "MODEL_CARD.md")).is_file()
+    )
     data = open(path, "rb").read()
     assert hashlib.sha256(data).hexdigest() == record["sha256"]
     assert len(data) == record["bytes"] <= 25 * 2**20

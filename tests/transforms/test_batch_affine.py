@@ -10,7 +10,7 @@ from spcxr_monai.transforms import RandAffineBatch
 
 def _blob(batch: int, size: int = 33, row: int = 16, col: int = 16) -> torch.Tensor:
     images = torch.zeros(batch, 1, size, size)
-    images[:, :, row - 1:row + 2, col - 1:col + 2] = 1.0
+    images[:, :, row - 1 : row + 2, col - 1 : col + 2] = 1.0
     return images
 
 

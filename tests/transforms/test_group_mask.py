@@ -38,11 +38,11 @@ def test_block_corners_and_sides_align_to_the_grid():
     mask, _, _ = draw_group_masks(20, 224, 224, align=16, generator=g)
     cells = mask.reshape(20, 14, 16, 14, 16).float()
     # every 16x16 cell is either fully masked or fully clean
-    assert torch.all((cells.amin(dim=(2, 4)) == cells.amax(dim=(2, 4))))
+    assert torch.all(cells.amin(dim=(2, 4)) == cells.amax(dim=(2, 4)))
     # unaligned masks do cut cells
     mask1, _, _ = draw_group_masks(20, 224, 224, align=1, generator=torch.Generator().manual_seed(1))
     cells1 = mask1.reshape(20, 14, 16, 14, 16).float()
-    assert not torch.all((cells1.amin(dim=(2, 4)) == cells1.amax(dim=(2, 4))))
+    assert not torch.all(cells1.amin(dim=(2, 4)) == cells1.amax(dim=(2, 4)))
 
 
 def test_alignment_with_image_not_a_multiple_of_the_grid():
@@ -73,7 +73,9 @@ def test_batch_images_get_independent_masks(cxr):
 
 def _run(corruption: str, cxr: torch.Tensor, seed: int = 3):
     batch = torch.stack([cxr, torch.flip(cxr, dims=(-1,))])
-    out, mask = group_mask_batch(batch, align=16, corruptions=[corruption], generator=torch.Generator().manual_seed(seed))
+    out, mask = group_mask_batch(
+        batch, align=16, corruptions=[corruption], generator=torch.Generator().manual_seed(seed)
+    )
     return batch, out, mask.bool().expand_as(batch)
 
 

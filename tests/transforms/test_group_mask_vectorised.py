@@ -27,8 +27,13 @@ def _stats(draw, n: int, size: int, align: int, seed: int, **kwargs) -> dict[str
     cells = draw(n, rows, rows, area, target, max_side, max_side, g, True, **kwargs)
     covered = (cells.mask * area).flatten(1).sum(1)
     assert (covered >= target).all()  # every image reaches its own target
-    return {"fraction": covered / size**2, "blocks": cells.n_blocks.float(), "cells": cells.block_cells,
-            "shift_r": cells.shift_r, "mask": cells.mask}
+    return {
+        "fraction": covered / size**2,
+        "blocks": cells.n_blocks.float(),
+        "cells": cells.block_cells,
+        "shift_r": cells.shift_r,
+        "mask": cells.mask,
+    }
 
 
 @pytest.mark.parametrize("size,align", [(128, 16), (224, 16), (100, 16)])  # 100 px: cut border cells
@@ -76,7 +81,9 @@ def test_patch_aligned_batch_costs_a_bounded_number_of_operations():
 
 def test_pixel_aligned_masks_keep_the_round_by_round_draw(monkeypatch):
     calls = []
-    monkeypatch.setattr(group_mask, "_draw_cells_rounds", lambda *a, **k: calls.append(a) or _draw_cells_rounds(*a, **k))
+    monkeypatch.setattr(
+        group_mask, "_draw_cells_rounds", lambda *a, **k: calls.append(a) or _draw_cells_rounds(*a, **k)
+    )
     g = torch.Generator().manual_seed(0)
     group_mask.draw_group_masks(2, 64, 64, align=1, generator=g)
     assert len(calls) == 1
