@@ -6,7 +6,7 @@ package installable beside a user's own (e.g. CUDA) torch.
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -18,7 +18,8 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=find_packages(include=["spcxr_monai", "spcxr_monai.*"]),
+    # namespace packages: the sample and release folders hold data only, and are installed as such (no warnings)
+    packages=find_namespace_packages(include=["spcxr_monai", "spcxr_monai.*"], exclude=["*.__pycache__"]),
     package_data={
         "spcxr_monai.data": ["sample/*.md", "sample/cxr/*/*/*.png", "sample/dicom/*.dcm"],
         "spcxr_monai.pretrained": ["*.pt", "*.md", "*.json", "*.png", "*.npz"],
@@ -48,7 +49,9 @@ setup(
     extras_require={
         "dev": ["jsonschema>=3.2", "pytest>=8", "pytest-timeout>=2.3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", "pandas>=2.0",
                 # the reading-room browser test, driving Debian's Chromium (no browser download)
-                "playwright>=1.40"],
+                "playwright>=1.40",
+                # static checks (pyproject.toml), pinned: a new release's new rules must not turn CI red by themselves
+                "ruff==0.17.6", "mypy==2.4.1", "import-linter==2.17", "pre-commit>=3.5"],
         "notebooks": ["jupyter>=1.0", "ipykernel>=6.29"],
         # DICOM SEG output of the segmentation bundle (needs pydicom 3)
         "dicom-seg": ["highdicom>=0.23"],

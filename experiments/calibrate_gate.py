@@ -31,14 +31,16 @@ from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score
 
 from spcxr_monai.data import find_images, shared_data_root
-from spcxr_monai.gate import GateCalibration, InputGate, default_calibration, thumbnail
+from spcxr_monai.data.dedup import thumbnail
+from spcxr_monai.gate import GateCalibration, InputGate, default_calibration
 from spcxr_monai.pretrained import DEFAULT
 from spcxr_monai.transforms import LoadCXR
 
 
-def _decode(files) -> list[np.ndarray]:
+def _decode(files) -> list[torch.Tensor]:
+    """(1, rows, cols) images as the gate decodes them."""
     load = LoadCXR()
-    return [load(str(f)).numpy()[0] for f in files]
+    return [load(str(f)) for f in files]
 
 
 def _other_pictures(folder: Path) -> list[Path]:
@@ -86,7 +88,8 @@ def _other_pictures(folder: Path) -> list[Path]:
 def _variants(files: list[str], folder: Path, kind: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for i, (f, image) in enumerate(zip(files, _decode(files))):
+    for i, (f, decoded) in enumerate(zip(files, _decode(files))):
+        image = np.asarray(decoded)[0]
         grey = np.rint((image - image.min()) / np.ptp(image) * 255).astype(np.uint8)
         grey = 255 - grey if kind == "inverted" else np.rot90(grey, 1 if i % 2 else -1)  # both directions
         target = folder / (Path(f).stem + ".png")
@@ -113,7 +116,7 @@ def main() -> None:
 
     # fit: template and feature statistics (the gate's own code computes the scores afterwards)
     images = _decode(fit)
-    template = np.mean([thumbnail(a) for a in images], 0)
+    template = np.mean([thumbnail(np.asarray(a)[0]) for a in images], 0)
     template /= np.linalg.norm(template)
     # the release by name, not "released": the statistics belong to these weights even after the default changes
     encoder = DEFAULT if args.checkpoint == "released" else args.checkpoint

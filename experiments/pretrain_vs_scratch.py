@@ -1,6 +1,6 @@
 """SPCXR's claim in miniature: GMML-pretrained ViT vs the same ViT from scratch vs a CNN, at 1/10/100% labels.
 
-    python experiments/pretrain_vs_scratch.py [--pretrained gmml-vit-tiny16-cxr128] \
+    python experiments/pretrain_vs_scratch.py [--pretrained released] \
         [--data ../shared/data] [--seeds 0 1 2] [--fractions 0.01 0.1 1.0] \
         [--recipes gmml:5e-4:0.75 scratch:5e-4:0.75 resnet18:1e-3:1] [--out experiments/results]
 
@@ -20,6 +20,10 @@ recipe gets the same data, epochs, batch size, augmentation, schedule and seeds;
 head's learning rate, ``LAYER_DECAY`` the layer-wise decay of the ViT encoder (1: none), ``DROP_PATH``
 the ViT's stochastic depth (the bundle's ``drop_path``; 0 when left out). Writes
 ``runs.csv`` (one row per run), ``summary.md`` (mean ± std over seeds) and ``summary.png``.
+
+    python experiments/pretrain_vs_scratch.py --recipes R... --summarise A/runs.csv B/runs.csv --out DIR
+
+trains nothing: it merges the ``--recipes`` rows of runs made by several invocations into one summary.
 """
 
 from __future__ import annotations
@@ -27,21 +31,22 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 from bundle_workflow import run_workflow
+from sweep import SweepRun, plot_against_fraction, read_runs, sweep, write_runs
 
-from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, subsample_stratified, task_classes
+from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, task_classes
 from spcxr_monai.metrics import classification_report
 from spcxr_monai.pretrained import RELEASED, resolve_checkpoint
 
 CLASSES, CLASS_MAP = task_classes("3class")
 NORMAL = CLASSES.index("normal")
 CNNS = ("resnet18", "densenet121")
+TEXT_COLUMNS = ("init", "recipe")
 
 
 def parse_recipe(spec: str) -> dict:
@@ -121,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--pretrained",
-        default="gmml-vit-tiny16-cxr128",
+        default="released",
         help="encoder of plain gmml recipes: a released name or 'released', or a GMML checkpoint "
         "(models/model.pt of the pretraining bundle); the default, the first release, is the one "
         "the committed gmml rows used, whatever 'released' names now",
@@ -146,26 +151,34 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.summarise:
-        rows = [row for path in args.summarise for row in read_runs(Path(path)) if row["recipe"] in args.recipes]
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        with open(out / "runs.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        n_eval = {k: int(rows[0][f"{k}_n"]) for k in ("covid_val", "pediatric") if f"{k}_n" in rows[0]}
-        write_summary(
-            rows,
-            out,
-            f"ViT-{args.model_size}/16 (CNN: MONAI ResNet-18 from scratch) at {args.image_size}x"
-            f"{args.image_size}, batch {args.batch_size}; evaluation sets after de-duplication: "
-            f"{n_eval}; plain gmml recipes: {args.pretrained}. Runs merged from "
-            f"{', '.join(args.summarise)}.",
-        )
-        return
-    recipes = [parse_recipe(r) for r in args.recipes]
-    default_encoder = resolve_checkpoint(args.pretrained) if any(r["init"] == "gmml" for r in recipes) else ""
+        summarise_runs(args)
+    else:
+        run_study(args)
 
+
+def summarise_runs(args: argparse.Namespace) -> None:
+    """``--summarise RUNS_CSV ...``: no training; the ``--recipes`` rows of those files become ``--out``'s
+    ``runs.csv`` and summary (runs made by several invocations, e.g. one per fraction, in one table)."""
+    paths = [Path(p) for p in args.summarise]
+    rows = [row for row in read_runs(paths, TEXT_COLUMNS) if row["recipe"] in args.recipes]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_runs(rows, out)
+    n_eval = {k: int(rows[0][f"{k}_n"]) for k in ("covid_val", "pediatric") if f"{k}_n" in rows[0]}
+    write_summary(
+        rows,
+        out,
+        f"ViT-{args.model_size}/16 (CNN: MONAI ResNet-18 from scratch) at {args.image_size}x"
+        f"{args.image_size}, batch {args.batch_size}; evaluation sets after de-duplication: "
+        f"{n_eval}; plain gmml recipes: {args.pretrained}. Runs merged from "
+        f"{', '.join(args.summarise)}.",
+    )
+
+
+def run_study(args: argparse.Namespace) -> None:
+    """Train and evaluate every (fraction, seed, recipe); ``runs.csv`` after each run, the summary at the end."""
+    recipes = {r: parse_recipe(r) for r in args.recipes}
+    default_encoder = resolve_checkpoint(args.pretrained) if any(r["init"] == "gmml" for r in recipes.values()) else ""
     data = Path(args.data).resolve()
     train_dir = data / "covid-qu-ex" / "train"
     out, work = Path(args.out), Path(args.work).resolve()
@@ -177,87 +190,23 @@ def main() -> None:
     }
     full_train = make_datalist(train_dir, None, val_fraction=0.2, seed=0, classes=CLASSES)["training"]
     print(json.dumps({k: len(v) for k, v in eval_sets.items()}), flush=True)
-
     rows = []
-    for fraction in args.fractions:
-        for seed in args.seeds:
-            n_train = len(subsample_stratified(full_train, fraction, seed))
-            steps_per_epoch = math.ceil(n_train / args.batch_size)
-            epochs = max(args.epochs, math.ceil(args.min_steps / steps_per_epoch))
-            val_interval = max(1, epochs // args.val_evals)
-            for recipe in recipes:
-                init = recipe["init"]
-                tag = recipe["name"].replace(":", "_")
-                root = work / f"f{fraction:g}_s{seed}_{tag}"
-                common = {
-                    "bundle_root": str(root),
-                    "dataset_dir": str(train_dir),
-                    "image_size": args.image_size,
-                    "model_size": args.model_size,
-                    "batch_size": args.batch_size,
-                    "seed": seed,
-                }
-                if init in CNNS:
-                    common["network_def"] = cnn_def(init, len(CLASSES))
-                encoder = (resolve_checkpoint(recipe["encoder"]) or default_encoder) if init == "gmml" else ""
-                t0 = time.time()
-                wf = run_workflow(
-                    "spcxr_cxr_classification",
-                    ["train.json"],
-                    "training",
-                    **common,
-                    resume=False,
-                    pretrained_checkpoint=encoder,
-                    label_fraction=fraction,
-                    epochs=epochs,
-                    val_interval=val_interval,
-                    learning_rate=recipe["lr"],
-                    layer_decay=recipe["layer_decay"],
-                    drop_path=recipe["drop_path"],
-                    **{"train#checkpoint_saver#save_interval": epochs},
-                )
-                evaluator = wf.parser.get_parsed_content("validate#evaluator")
-                train_s = time.time() - t0
-                row = {
-                    "fraction": fraction,
-                    "seed": seed,
-                    "init": init,
-                    "recipe": recipe["name"],
-                    "n_train": n_train,
-                    "epochs": epochs,
-                    "train_seconds": round(train_s, 1),
-                    "internal_val_auc": round(float(evaluator.state.best_metric), 4),
-                    "best_epoch": int(evaluator.state.best_metric_epoch),
-                }
-                for name, items in eval_sets.items():
-                    run_workflow(
-                        "spcxr_cxr_classification",
-                        ["train.json", "evaluate.json"],
-                        "evaluating",
-                        **common,
-                        eval_checkpoint=str(root / "models" / "model.pt"),
-                        **{"validate#items": items, "validate#report_dir": str(root / f"eval_{name}")},
-                    )
-                    probs, labels = _predictions(root / f"eval_{name}" / "predictions.csv")
-                    report = (
-                        _drift_report(probs, labels)
-                        if name == "pediatric"
-                        else classification_report(probs, labels, CLASSES)
-                    )
-                    row.update(
-                        {
-                            f"{name}_acc": report["accuracy"],
-                            f"{name}_bacc": report["balanced_accuracy"],
-                            f"{name}_auc": report["macro_auc"],
-                            f"{name}_n": report["n"],
-                        }
-                    )
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-                with open(out / "runs.csv", "w", newline="") as f:
-                    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-                    writer.writeheader()
-                    writer.writerows(rows)
+    runs = sweep(
+        full_train,
+        args.fractions,
+        args.seeds,
+        list(recipes),
+        args.batch_size,
+        args.epochs,
+        args.min_steps,
+        args.val_evals,
+    )
+    for run in runs:
+        recipe = recipes[run.arm]
+        encoder = (resolve_checkpoint(recipe["encoder"]) or default_encoder) if recipe["init"] == "gmml" else ""
+        rows.append(run_one(run, recipe, encoder, args, train_dir, work, eval_sets))
+        print(json.dumps(rows[-1]), flush=True)
+        write_runs(rows, out)
     elapsed = time.time() - started
     note = (
         f"ViT-{args.model_size}/16 (CNNs: MONAI, from scratch) at {args.image_size}x{args.image_size}, batch "
@@ -267,24 +216,81 @@ def main() -> None:
     write_summary(rows, out, note)
 
 
-def read_runs(path: Path) -> list[dict]:
-    """Rows of a ``runs.csv``, numbers parsed (to re-summarise runs made by several invocations)."""
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        for key, value in row.items():
-            if key not in ("init", "recipe"):
-                row[key] = float(value)
-    return rows
+def run_one(
+    run: SweepRun,
+    recipe: dict,
+    encoder: str,
+    args: argparse.Namespace,
+    train_dir: Path,
+    work: Path,
+    eval_sets: dict[str, list[dict]],
+) -> dict:
+    """Fine-tune one recipe on one labelled subset, keep the best internal-validation model, evaluate it on
+    each held-out set; its ``runs.csv`` row."""
+    init = recipe["init"]
+    root = work / f"f{run.fraction:g}_s{run.seed}_{recipe['name'].replace(':', '_')}"
+    common = {
+        "bundle_root": str(root),
+        "dataset_dir": str(train_dir),
+        "image_size": args.image_size,
+        "model_size": args.model_size,
+        "batch_size": args.batch_size,
+        "seed": run.seed,
+    }
+    if init in CNNS:
+        common["network_def"] = cnn_def(init, len(CLASSES))
+    t0 = time.time()
+    wf = run_workflow(
+        "spcxr_cxr_classification",
+        ["train.json"],
+        "training",
+        **common,
+        resume=False,
+        pretrained_checkpoint=encoder,
+        label_fraction=run.fraction,
+        epochs=run.epochs,
+        val_interval=run.val_interval,
+        learning_rate=recipe["lr"],
+        layer_decay=recipe["layer_decay"],
+        drop_path=recipe["drop_path"],
+        **{"train#checkpoint_saver#save_interval": run.epochs},
+    )
+    evaluator = wf.parser.get_parsed_content("validate#evaluator")
+    row = {
+        "fraction": run.fraction,
+        "seed": run.seed,
+        "init": init,
+        "recipe": recipe["name"],
+        "n_train": run.n_train,
+        "epochs": run.epochs,
+        "train_seconds": round(time.time() - t0, 1),
+        "internal_val_auc": round(float(evaluator.state.best_metric), 4),
+        "best_epoch": int(evaluator.state.best_metric_epoch),
+    }
+    for name, items in eval_sets.items():
+        run_workflow(
+            "spcxr_cxr_classification",
+            ["train.json", "evaluate.json"],
+            "evaluating",
+            **common,
+            eval_checkpoint=str(root / "models" / "model.pt"),
+            **{"validate#items": items, "validate#report_dir": str(root / f"eval_{name}")},
+        )
+        probs, labels = _predictions(root / f"eval_{name}" / "predictions.csv")
+        report = _drift_report(probs, labels) if name == "pediatric" else classification_report(probs, labels, CLASSES)
+        row.update(
+            {
+                f"{name}_acc": report["accuracy"],
+                f"{name}_bacc": report["balanced_accuracy"],
+                f"{name}_auc": report["macro_auc"],
+                f"{name}_n": report["n"],
+            }
+        )
+    return row
 
 
 def write_summary(rows: list[dict], out: Path, note: str) -> None:
     """``summary.md`` (mean ± std over seeds per labels fraction and recipe) and ``summary.png``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     metrics = ["internal_val_auc", "covid_val_acc", "covid_val_auc", "pediatric_acc", "pediatric_auc"]
     lines = [
         note,
@@ -322,31 +328,13 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     titles = [
         "COVID-QU-Ex val accuracy",
         "COVID-QU-Ex val macro AUC",
         "pediatric (drift) accuracy",
         "pediatric (drift) AUC",
     ]
-    for ax, metric, title in zip(axes, metrics[1:], titles):
-        for recipe in recipes:
-            xs = [f for f in fractions if (f, recipe) in summary]
-            ax.errorbar(
-                [100 * f for f in xs],
-                [summary[(f, recipe)][metric][0] for f in xs],
-                yerr=[summary[(f, recipe)][metric][1] for f in xs],
-                marker="o",
-                capsize=3,
-                label=recipe,
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("% of training labels")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "summary.png", dpi=90)
+    plot_against_fraction(rows, "recipe", metrics[1:], titles, "% of training labels", out / "summary.png")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Lung segmentation: UNETR on the GMML-pretrained ViT vs the same UNETR from scratch, at 1/10/100% of the masks.
 
-    python experiments/segmentation_pretrain_vs_scratch.py [--pretrained gmml-vit-tiny16-cxr128] [--data ../shared/data] \
+    python experiments/segmentation_pretrain_vs_scratch.py [--pretrained released] [--data ../shared/data] \
         [--fractions 0.01 0.1 1.0] [--seeds 0 1 2] [--out experiments/results/segmentation]
 
 Each run trains the segmentation bundle (``bundles/spcxr_lung_segmentation``) on ``mask_fraction`` of
@@ -12,7 +12,8 @@ metrics) per image, averaged. Both initialisations get the same epochs, learning
 decay, augmentation and seeds; small fractions get at least ``--min-steps`` optimiser steps. ``--inits
 unet`` adds what a user would pick instead: MONAI's ``UNet`` (residual units, as MONAI's segmentation
 tutorials) from scratch, with the same data, budget and learning rate (no layer decay: no ViT). Writes
-``runs.csv`` and ``summary.md`` (``--summarise`` merges the ``runs.csv`` of several invocations).
+``runs.csv``, ``summary.md`` and ``summary.png``. ``--summarise RUNS_CSV ...`` trains nothing: it merges the
+``runs.csv`` of several invocations into ``--out``'s summary.
 """
 
 from __future__ import annotations
@@ -20,19 +21,20 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 from bundle_workflow import run_workflow
+from sweep import SweepRun, plot_against_fraction, read_runs, sweep, write_runs
 
-from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, subsample_stratified, task_classes
+from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, task_classes
 from spcxr_monai.pretrained import resolve_checkpoint
 
 BUNDLE = "spcxr_lung_segmentation"
 INITS = ("gmml", "scratch", "unet")
+TEXT_COLUMNS = ("init",)
 # MONAI's residual UNet as its segmentation tutorials build it: 0.38 GFLOPs per 128 px image (UNETR ViT-Ti: 2.2)
 UNET_DEF = {
     "_target_": "monai.networks.nets.UNet",
@@ -55,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--pretrained",
-        default="gmml-vit-tiny16-cxr128",
+        default="released",
         help="encoder of the gmml rows: a released name or 'released', or a GMML checkpoint; the "
         "default, the first release, is the one the committed gmml rows used",
     )
@@ -83,22 +85,34 @@ def main() -> None:
     parser.add_argument("--work", default="runs/segmentation_pretrain_vs_scratch", help="checkpoints and logs")
     parser.add_argument("--summarise", nargs="+", metavar="RUNS_CSV", help="only merge these runs.csv into --out")
     args = parser.parse_args()
+    if args.summarise:
+        summarise_runs(args)
+    else:
+        run_study(args)
+
+
+def _note(args: argparse.Namespace) -> str:
+    return (
+        f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at {args.image_size}x"
+        f"{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, layer decay {args.layer_decay}, "
+        f"gmml encoder {args.pretrained}"
+    )
+
+
+def summarise_runs(args: argparse.Namespace) -> None:
+    """``--summarise RUNS_CSV ...``: no training; those files' rows become ``--out``'s runs.csv and summary."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = read_runs([Path(p) for p in args.summarise], TEXT_COLUMNS)
+    write_runs(rows, out)
+    write_summary(rows, out, f"{_note(args)}; runs merged from {', '.join(args.summarise)}.")
+
+
+def run_study(args: argparse.Namespace) -> None:
+    """Train and evaluate every (fraction, seed, init); ``runs.csv`` after each run, the summary at the end."""
     out, work = Path(args.out), Path(args.work).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if args.summarise:
-        rows = [row for path in args.summarise for row in read_runs(Path(path))]
-        write_runs(rows, out)
-        write_summary(
-            rows,
-            out,
-            f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at "
-            f"{args.image_size}x{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, "
-            f"layer decay {args.layer_decay}, gmml encoder {args.pretrained}; runs merged from "
-            f"{', '.join(args.summarise)}.",
-        )
-        return
     pretrained = resolve_checkpoint(args.pretrained) if "gmml" in args.inits else ""
-
     data = Path(args.data).resolve()
     train_dir = data / "covid-qu-ex" / "train"
     started = time.time()
@@ -107,98 +121,86 @@ def main() -> None:
     eval_items = [{"image": i["image"], "label": i["mask"]} for i in held_out]
     full_train = make_datalist(train_dir, None, val_fraction=0.2, seed=0)["training"]
     print(json.dumps({"covid_val_after_dedup": len(eval_items)}), flush=True)
-
     rows = []
-    for fraction in args.fractions:
-        for seed in args.seeds:
-            n_train = len(subsample_stratified(full_train, fraction, seed))
-            epochs = max(args.epochs, math.ceil(args.min_steps / math.ceil(n_train / args.batch_size)))
-            val_interval = max(1, epochs // args.val_evals)
-            for init in args.inits:
-                root = work / f"f{fraction:g}_s{seed}_{init}"
-                common = {
-                    "bundle_root": str(root),
-                    "dataset_dir": str(train_dir),
-                    "image_size": args.image_size,
-                    "model_size": args.model_size,
-                    "feature_size": args.feature_size,
-                    "batch_size": args.batch_size,
-                    "seed": seed,
-                    "clean_masks": args.clean_masks,
-                }
-                if init == "unet":
-                    common["network_def"] = UNET_DEF
-                t0 = time.time()
-                wf = run_workflow(
-                    BUNDLE,
-                    ["train.json"],
-                    "training",
-                    **common,
-                    resume=False,
-                    pretrained_checkpoint=pretrained if init == "gmml" else "",
-                    mask_fraction=fraction,
-                    epochs=epochs,
-                    val_interval=val_interval,
-                    learning_rate=args.learning_rate,
-                    layer_decay=args.layer_decay,
-                    **{"train#checkpoint_saver#save_interval": epochs},
-                )
-                evaluator = wf.parser.get_parsed_content("validate#evaluator")
-                train_s = time.time() - t0
-                run_workflow(
-                    BUNDLE,
-                    ["train.json", "evaluate.json"],
-                    "evaluating",
-                    **common,
-                    eval_checkpoint=str(root / "models" / "model.pt"),
-                    **{"validate#items": eval_items},
-                )
-                dice = _per_image(root / "eval" / "val_mean_dice_raw.csv")
-                hd95 = _per_image(root / "eval" / "val_hd95_raw.csv")
-                row = {
-                    "fraction": fraction,
-                    "seed": seed,
-                    "init": init,
-                    "n_train": n_train,
-                    "epochs": epochs,
-                    "train_seconds": round(train_s, 1),
-                    "internal_val_dice": round(float(evaluator.state.best_metric), 4),
-                    "best_epoch": int(evaluator.state.best_metric_epoch),
-                    "n_eval": len(dice),
-                    "dice_mean": float(np.mean(dice)),
-                    "dice_median": float(np.median(dice)),
-                    "dice_p10": float(np.percentile(dice, 10)),
-                    # HD95 is inf/nan for an image whose prediction is empty: counted, left out of the mean
-                    "hd95_mean": float(np.mean(hd95[np.isfinite(hd95)])),
-                    "hd95_undefined": int((~np.isfinite(hd95)).sum()),
-                }
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-                write_runs(rows, out)
+    runs = sweep(
+        full_train, args.fractions, args.seeds, args.inits, args.batch_size, args.epochs, args.min_steps, args.val_evals
+    )
+    for run in runs:
+        rows.append(run_one(run, pretrained if run.arm == "gmml" else "", args, train_dir, work, eval_items))
+        print(json.dumps(rows[-1]), flush=True)
+        write_runs(rows, out)
     write_summary(
         rows,
         out,
-        f"UNETR (ViT-{args.model_size}/16, feature size {args.feature_size}) at {args.image_size}x"
-        f"{args.image_size}, batch {args.batch_size}, lr {args.learning_rate}, layer decay "
-        f"{args.layer_decay}, gmml encoder {args.pretrained}, seeds {args.seeds}, predicted "
-        f"masks {'cleaned (lung_mask_cleanup)' if args.clean_masks else 'raw'}; "
-        f"{(time.time() - started) / 60:.1f} min on this "
-        f"machine. Evaluated on {len(eval_items)} COVID-QU-Ex val images (after de-duplication "
-        "against train); HD95 in pixels of the resized image.",
+        f"{_note(args)}, seeds {args.seeds}, predicted masks "
+        f"{'cleaned (lung_mask_cleanup)' if args.clean_masks else 'raw'}; {(time.time() - started) / 60:.1f} min on "
+        f"this machine. Evaluated on {len(eval_items)} COVID-QU-Ex val images (after de-duplication against "
+        "train); HD95 in pixels of the resized image.",
     )
 
 
-def write_runs(rows: list[dict], out: Path) -> None:
-    with open(out / "runs.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_runs(path: Path) -> list[dict]:
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    return [{k: (v if k == "init" else float(v)) for k, v in row.items()} for row in rows]
+def run_one(
+    run: SweepRun, encoder: str, args: argparse.Namespace, train_dir: Path, work: Path, eval_items: list[dict]
+) -> dict:
+    """Train one initialisation on one subset of the masks, keep the best internal-validation model, evaluate
+    it on the held-out images; its ``runs.csv`` row."""
+    root = work / f"f{run.fraction:g}_s{run.seed}_{run.arm}"
+    common = {
+        "bundle_root": str(root),
+        "dataset_dir": str(train_dir),
+        "image_size": args.image_size,
+        "model_size": args.model_size,
+        "feature_size": args.feature_size,
+        "batch_size": args.batch_size,
+        "seed": run.seed,
+        "clean_masks": args.clean_masks,
+    }
+    if run.arm == "unet":
+        common["network_def"] = UNET_DEF
+    t0 = time.time()
+    wf = run_workflow(
+        BUNDLE,
+        ["train.json"],
+        "training",
+        **common,
+        resume=False,
+        pretrained_checkpoint=encoder,
+        mask_fraction=run.fraction,
+        epochs=run.epochs,
+        val_interval=run.val_interval,
+        learning_rate=args.learning_rate,
+        layer_decay=args.layer_decay,
+        **{"train#checkpoint_saver#save_interval": run.epochs},
+    )
+    evaluator = wf.parser.get_parsed_content("validate#evaluator")
+    train_s = time.time() - t0
+    run_workflow(
+        BUNDLE,
+        ["train.json", "evaluate.json"],
+        "evaluating",
+        **common,
+        eval_checkpoint=str(root / "models" / "model.pt"),
+        **{"validate#items": eval_items},
+    )
+    dice = _per_image(root / "eval" / "val_mean_dice_raw.csv")
+    hd95 = _per_image(root / "eval" / "val_hd95_raw.csv")
+    return {
+        "fraction": run.fraction,
+        "seed": run.seed,
+        "init": run.arm,
+        "n_train": run.n_train,
+        "epochs": run.epochs,
+        "train_seconds": round(train_s, 1),
+        "internal_val_dice": round(float(evaluator.state.best_metric), 4),
+        "best_epoch": int(evaluator.state.best_metric_epoch),
+        "n_eval": len(dice),
+        "dice_mean": float(np.mean(dice)),
+        "dice_median": float(np.median(dice)),
+        "dice_p10": float(np.percentile(dice, 10)),
+        # HD95 is inf/nan for an image whose prediction is empty: counted, left out of the mean
+        "hd95_mean": float(np.mean(hd95[np.isfinite(hd95)])),
+        "hd95_undefined": int((~np.isfinite(hd95)).sum()),
+    }
 
 
 def write_summary(rows: list[dict], out: Path, note: str) -> None:
@@ -239,36 +241,14 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
         lines += ["", "Difference gmml - scratch (mean over seeds):", "", *diffs]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    _plot(rows, out / "summary.png")
-
-
-def _plot(rows: list[dict], path: Path) -> None:
-    """Held-out mean Dice and HD95 against the share of training masks, mean ± std over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for ax, metric, title in zip(axes, ("dice_mean", "hd95_mean"), ("COVID-QU-Ex val mean Dice", "mean HD95 (px)")):
-        for init in sorted({r["init"] for r in rows}, key=INITS.index):
-            fractions = sorted({r["fraction"] for r in rows if r["init"] == init})
-            values = [[r[metric] for r in rows if r["init"] == init and r["fraction"] == f] for f in fractions]
-            ax.errorbar(
-                [100 * f for f in fractions],
-                [np.mean(v) for v in values],
-                yerr=[np.std(v) for v in values],
-                marker="o",
-                capsize=3,
-                label=init,
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("% of training masks")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    plot_against_fraction(
+        rows,
+        "init",
+        ("dice_mean", "hd95_mean"),
+        ("COVID-QU-Ex val mean Dice", "mean HD95 (px)"),
+        "% of training masks",
+        out / "summary.png",
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Encoder v2 on a lent GPU in ONE call of the device tool (at most 9 minutes in all): GMML pretraining of ViT-Ti/16
 # at 128 px on COVID-QU-Ex train + the covid-radiography-pool (12,127 CXRs; never val, never pediatric), a warm
-# restart from the released e120 encoder (head included), the device-fed data path (configs/data_on_device.json:
+# restart from the default release (`released`, head included), the device-fed data path (configs/data_on_device.json:
 # uint8 images on the GPU, augmentation and masks there), bf16, ended by --max_minutes so that the checkpoint,
 # the validation and the reconstruction figure are written before the call's deadline.
 #
@@ -10,8 +10,7 @@
 #       pip download --no-deps -d .whl monai==1.6.1 pytorch-ignite==0.5.5 fire==0.7.1 termcolor pydicom==3.0.2 nibabel==5.4.2
 #   .gpu_data/  the 12,127 images at 128 px as lossy WebP (quality 85, ~23 MB):
 #       bash experiments/release/gpu_v2.sh --pack
-#   and, for that call only, the two older releases moved out of the working tree (22 MB; the run needs e120 alone):
-#       mkdir -p /tmp/older && mv spcxr_monai/pretrained/gmml_vit_tiny16_cxr128.pt spcxr_monai/pretrained/gmml_vit_tiny16_cxr128_e100.pt /tmp/older/
+#   (the tree holds one release, 11 MB, so nothing has to be moved out by hand)
 # Usage (repo root): bash experiments/release/gpu_v2.sh OUT_DIR [MINUTES_IN_ALL] [BATCH]
 #   OUT_DIR receives fp16 weights (model.pt: lowest validation masked L1; model_final.pt), train.log, the TensorBoard
 #   scalars and reconstruction figures. MINUTES_IN_ALL (default 8.5) bounds the whole script; rehearse on a CPU
@@ -63,7 +62,7 @@ train_minutes=$("$PYTHON" -c "print(round(max(0.5, ($deadline - $((SECONDS - sta
 echo "$((SECONDS - start)) s in: training budget $train_minutes min" | tee -a "$out/machine.txt"
 cd bundles/spcxr_gmml_pretrain
 "$PYTHON" -m monai.bundle run training --config_file "['configs/train.json','configs/data_on_device.json']" \
-    --logging_file configs/logging.conf --bundle_root "$run" --pretrained_checkpoint gmml-vit-tiny16-cxr128-e120 \
+    --logging_file configs/logging.conf --bundle_root "$run" --pretrained_checkpoint released \
     --dataset_dir "['$data/covid-qu-ex/train','$data/covid-radiography-pool']" --model_size tiny --image_size 128 \
     --batch_size "$batch" --warmup_epochs 5 --epochs 1000 --max_minutes "$train_minutes" --num_workers 8 --seed 0 \
     >"$run.log" 2>&1

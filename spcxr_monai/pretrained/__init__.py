@@ -1,9 +1,10 @@
 """The GMML encoders released with spcxr-monai, and resolving ``"released"`` (the default one) to its file.
 
-The weights ship inside the package (``spcxr_monai/pretrained/*.pt``, fp16 state dict of the encoder and
-GMML's reconstruction head), each with a JSON record and a model card (``MODEL_CARD.md`` for the first
-release, ``MODEL_CARD_<file stem>.md`` after). Bundles read them, never write them: every training run
-writes into its own ``models/`` folder.
+The default release's weights ship inside the package (``spcxr_monai/pretrained/*.pt``, fp16 state dict of
+the encoder and GMML's reconstruction head). Every release keeps its JSON record and model card here
+(``MODEL_CARD.md`` for the first release, ``MODEL_CARD_<file stem>.md`` after); the earlier releases' weights
+live in the git history (``restore``: the commit that holds them) and :func:`restore_command` says how to put
+one back. Bundles read the weights, never write them: every training run writes into its own ``models/``.
 """
 
 from __future__ import annotations
@@ -13,20 +14,24 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["RELEASED", "release_record", "released_encoder", "resolve_checkpoint"]
+__all__ = ["RELEASED", "release_record", "released_encoder", "resolve_checkpoint", "restore_command"]
 
 HERE = Path(__file__).parent
+# the last commit whose tree holds every earlier release's weights (they left the package with v2 the default)
+HISTORY_COMMIT = "6f50453503294a0adbd1beacb36aec42976b7ada"
 
 # name -> file, model card and the architecture the weights need; the sha256 is in the file's JSON record beside it
 RELEASED: dict[str, dict] = {
     "gmml-vit-tiny16-cxr128": {  # 60 epochs from scratch, the epoch the k-NN probe picked
         "file": "gmml_vit_tiny16_cxr128.pt",
+        "restore": HISTORY_COMMIT,
         "model_size": "tiny",
         "patch_size": 16,
         "image_size": 128,
     },
     "gmml-vit-tiny16-cxr128-e100": {  # + a 40-epoch warm restart from the 60th epoch's weights
         "file": "gmml_vit_tiny16_cxr128_e100.pt",
+        "restore": HISTORY_COMMIT,
         "card": "MODEL_CARD_gmml_vit_tiny16_cxr128_e100.md",
         "model_size": "tiny",
         "patch_size": 16,
@@ -34,6 +39,7 @@ RELEASED: dict[str, dict] = {
     },
     "gmml-vit-tiny16-cxr128-e120": {  # + 20 more epochs on a lent GPU, a warm restart from e100 (batch 64)
         "file": "gmml_vit_tiny16_cxr128_e120.pt",
+        "restore": HISTORY_COMMIT,
         "card": "MODEL_CARD_gmml_vit_tiny16_cxr128_e120.md",
         "model_size": "tiny",
         "patch_size": 16,
@@ -65,13 +71,21 @@ def released_encoder(name: str = DEFAULT, verify: bool = True) -> str:
     entry = RELEASED[name]
     path = HERE / entry["file"]
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: released encoder {name!r} is missing from this installation")
+        hint = f"; restore it from the git history: {restore_command(name)}" if "restore" in entry else ""
+        raise FileNotFoundError(f"{path}: released encoder {name!r} is missing from this installation{hint}")
     if verify:
         expected = release_record(name)["sha256"]
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if digest != expected:
             raise ValueError(f"{path}: sha256 {digest} is not the released {expected}: the file is damaged or replaced")
     return str(path)
+
+
+def restore_command(name: str) -> str:
+    """The shell command, run from the repository's root, that puts an earlier release's weights back."""
+    entry = RELEASED[name]
+    rel = f"spcxr_monai/pretrained/{entry['file']}"
+    return f"git show {entry.get('restore', 'HEAD')}:{rel} > {rel}"
 
 
 def release_record(name: str = DEFAULT) -> dict:

@@ -1,16 +1,47 @@
-"""Every bundle config is strict JSON (no key twice: the JSON parser would keep the last one silently), and
-the values a config repeats from the library are the library's."""
+"""Every bundle: metadata valid against the schema, the network's declared input and output, configs in strict
+JSON (no key twice: the JSON parser would keep the last one silently), and the values a config repeats from the
+library are the library's."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from bundle_helpers import BUNDLES
+from bundle_helpers import BUNDLES, SCHEMA
+from monai.bundle import verify_metadata, verify_net_in_out
 
 from spcxr_monai.transforms.group_mask import GMML_CORRUPTIONS, GMML_MAX_BLOCK_FRAC, GMML_MAX_RATIO
 
 CONFIGS = sorted(BUNDLES.glob("*/configs/*.json"))
+
+
+# the sizes each bundle's network is built with for the I/O check (small and fast)
+NETWORK_CHECK = {
+    "spcxr_gmml_pretrain": {"model_size": "tiny"},
+    "spcxr_cxr_classification": {"model_size": "tiny"},
+    "spcxr_lung_segmentation": {"model_size": "tiny", "feature_size": 8},
+}
+
+
+@pytest.mark.parametrize("bundle", sorted(NETWORK_CHECK))
+def test_metadata_is_valid_and_the_network_matches_its_declared_input_and_output(bundle):
+    meta = BUNDLES / bundle / "configs" / "metadata.json"
+    verify_metadata(meta_file=str(meta), filepath=str(SCHEMA))
+    verify_net_in_out(
+        net_id="network_def",
+        meta_file=str(meta),
+        config_file=str(BUNDLES / bundle / "configs" / "train.json"),
+        device="cpu",
+        **NETWORK_CHECK[bundle],
+    )
+
+
+def test_metadata_missing_a_required_field_is_refused(tmp_path):
+    broken = json.loads((BUNDLES / "spcxr_gmml_pretrain" / "configs" / "metadata.json").read_text())
+    del broken["network_data_format"]["outputs"]["pred"]["num_channels"]
+    (tmp_path / "metadata.json").write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match="num_channels"):
+        verify_metadata(meta_file=str(tmp_path / "metadata.json"), filepath=str(SCHEMA))
 
 
 def _refuse_duplicates(pairs):

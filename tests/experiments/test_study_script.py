@@ -88,7 +88,7 @@ def test_summary_merges_runs_and_reports_the_difference(study, tmp_path):
             writer.writerow(
                 [0.1, seed, "gmml", "gmml@gmml-vit-tiny16-cxr128:5e-4:0.75", 300, 30, 0.9, g + 0.1, 0.9, 0.8, 0.85]
             )
-    rows = study.read_runs(runs)
+    rows = study.read_runs([runs], study.TEXT_COLUMNS)
     assert rows[0]["covid_val_acc"] == 0.8 and rows[0]["recipe"] == "gmml:5e-4:0.75"
     study.write_summary(rows, tmp_path, "note")
     summary = (tmp_path / "summary.md").read_text()
@@ -142,7 +142,7 @@ def test_segmentation_summary_averages_seeds_per_fraction_and_plots(seg, tmp_pat
         for s, (init, d) in enumerate([("gmml", 0.92), ("gmml", 0.94), ("scratch", 0.90), ("unet", 0.95)])
     ]
     seg.write_runs(rows, tmp_path)
-    merged = seg.read_runs(tmp_path / "runs.csv")
+    merged = seg.read_runs([tmp_path / "runs.csv"], seg.TEXT_COLUMNS)
     assert merged[0]["init"] == "gmml" and merged[0]["dice_mean"] == pytest.approx(0.92)
     seg.write_summary(merged, tmp_path, "note")
     summary = (tmp_path / "summary.md").read_text()
@@ -151,3 +151,18 @@ def test_segmentation_summary_averages_seeds_per_fraction_and_plots(seg, tmp_pat
     assert "| 10% | unet | 1 | 299 | 22 | 0.950 ± 0.000 | 0.950 ± 0.000 |" in summary
     assert summary.startswith("note unet: MONAI's residual UNet")
     assert (tmp_path / "summary.png").stat().st_size > 5_000
+
+
+def test_sweep_gives_every_arm_the_same_subset_and_a_minimum_step_budget():
+    sweep = _experiment("sweep")
+    items = [{"image": f"{c}{i}.png", "label": c, "patient": f"{c}{i}"} for c in range(3) for i in range(100)]
+    runs = list(sweep.sweep(items, [0.1, 1.0], [0, 1], ["a", "b"], batch_size=10, epochs=5, min_steps=60, val_evals=4))
+    assert [(r.fraction, r.seed, r.arm) for r in runs[:4]] == [
+        (0.1, 0, "a"),
+        (0.1, 0, "b"),
+        (0.1, 1, "a"),
+        (0.1, 1, "b"),
+    ]
+    small, full = runs[0], runs[-1]
+    assert small.n_train == 30 and small.epochs == 20 and small.val_interval == 5  # 3 steps an epoch, >= 60 steps
+    assert full.n_train == 300 and full.epochs == 5 and full.val_interval == 1  # 30 steps an epoch: 5 epochs suffice

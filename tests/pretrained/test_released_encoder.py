@@ -18,7 +18,18 @@ from spcxr_monai.networks import (
 )
 
 
-@pytest.mark.parametrize("name", sorted(pretrained.RELEASED))
+def test_only_the_default_release_ships_and_the_others_say_how_to_restore_them():
+    in_tree = sorted(n for n, e in pretrained.RELEASED.items() if (pretrained.HERE / e["file"]).is_file())
+    assert in_tree == [pretrained.DEFAULT]
+    for name in set(pretrained.RELEASED) - {pretrained.DEFAULT}:
+        record = pretrained.release_record(name)  # records and cards stay
+        assert record["name"] == name
+        assert (pretrained.HERE / pretrained.RELEASED[name].get("card", "MODEL_CARD.md")).is_file()
+        with pytest.raises(FileNotFoundError, match=r"git show [0-9a-f]{40}:spcxr_monai/pretrained/"):
+            pretrained.released_encoder(name)
+
+
+@pytest.mark.parametrize("name", [pretrained.DEFAULT])
 def test_released_file_matches_its_record_and_size_limit(name):
     path = pretrained.released_encoder(name)
     record = pretrained.release_record(name)
