@@ -15,16 +15,23 @@ from spcxr_monai.data.sample import sample_dir
 from spcxr_monai.export import export_bundle
 from spcxr_monai.gate import InputGate
 from spcxr_monai.metrics.drift import drift_report
+from spcxr_monai.metrics.report import compare_predictions, prediction_report, read_predictions
 from spcxr_monai.predict import predict_files
 
 
-def _class_map(pairs: Sequence[str]) -> dict[str, str]:
+def _key_values(pairs: Sequence[str], flag: str, form: str, json_values: bool = False) -> dict:
+    """``KEY=VALUE`` arguments as a dict (values parsed as JSON where they are JSON, with ``json_values``)."""
     out = {}
     for pair in pairs:
         if "=" not in pair:
-            raise SystemExit(f"spcxr: --map takes FOLDER=CLASS, got {pair!r}")
-        folder, name = pair.split("=", 1)
-        out[folder] = name
+            raise SystemExit(f"spcxr: {flag} takes {form}, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key] = value
+        if json_values:
+            try:
+                out[key] = json.loads(value)
+            except json.JSONDecodeError:
+                pass
     return out
 
 
@@ -36,7 +43,7 @@ def _datalist(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         seed=args.seed,
         classes=args.classes,
-        class_map=_class_map(args.map),
+        class_map=_key_values(args.map, "--map", "FOLDER=CLASS"),
         verify=not args.no_verify,
     )
     print(json.dumps({"output": args.output, "labels": datalist["labels"], "counts": datalist["counts"]}))
@@ -99,16 +106,7 @@ def _drift(args: argparse.Namespace) -> int:
 
 
 def _overrides(pairs: Sequence[str]) -> dict:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"spcxr: --set takes KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    return _key_values(pairs, "--set", "KEY=VALUE", json_values=True)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -134,6 +132,71 @@ def _export(args: argparse.Namespace) -> int:
             args.bundle, tuple(args.formats), args.output_dir, args.checkpoint, _overrides(args.set)
         )
     print(json.dumps(written, indent=2))
+    return 0
+
+
+def _interval(value: dict) -> str:
+    return f"{value['estimate']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``spcxr report``: a predictions.csv's figures with 95% intervals, calibration, curves."""
+    report = prediction_report(
+        read_predictions(args.predictions),
+        threshold=args.threshold,
+        plots_dir=args.plots,
+        n_resamples=args.resamples,
+        seed=args.seed,
+    )
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    intervals = report["intervals"]
+    print(f"{args.predictions}: {report['n']} images, classes {', '.join(report['classes'])} (95% intervals)")
+    for name in ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc", "normal_vs_abnormal_auc"):
+        if name in intervals:
+            print(f"  {name:24s} {_interval(intervals[name])}  ({intervals[name]['method']})")
+    for name, per in intervals["per_class"].items():
+        print(f"  {name:12s} recall {_interval(per['recall'])}  precision {_interval(per['precision'])}")
+    print(f"  expected calibration error {report['calibration']['ece']:.3f} ({report['calibration']['n_bins']} bins)")
+    if "screening" in report:
+        sc = report["screening"]
+        print(
+            f"  screening at {sc['threshold']:.4f}: sensitivity {_interval(sc['sensitivity'])}, "
+            f"specificity {_interval(sc['specificity'])}"
+        )
+    for name, path in report.get("plots", {}).items():
+        print(f"  plot {name}: {path}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """``spcxr compare``: two predictions.csv on the same images, paired."""
+    result = compare_predictions(
+        read_predictions(args.a), read_predictions(args.b), n_resamples=args.resamples, seed=args.seed
+    )
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"A {args.a} - B {args.b}, {result['n']} images paired by file")
+    m = result["mcnemar"]
+    acc = result["paired_bootstrap"]["accuracy"]
+    print(
+        f"  accuracy difference {acc['difference']:+.3f} [{acc['low']:+.3f}, {acc['high']:+.3f}], exact McNemar "
+        f"p = {m['p_value']:.4g} ({m['only_a_right']} images only A right, {m['only_b_right']} only B)"
+    )
+    for name in ("balanced_accuracy", "macro_f1", "macro_auc"):
+        d = result["paired_bootstrap"][name]
+        print(
+            f"  {name} difference {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}], paired bootstrap "
+            f"p = {d['p_value']:.4g}"
+        )
+    if "normal_vs_abnormal_auc" in result:
+        d = result["normal_vs_abnormal_auc"]
+        print(
+            f"  normal vs abnormal AUC {d['auc_a']:.3f} vs {d['auc_b']:.3f}: difference {d['difference']:+.3f} "
+            f"[{d['low']:+.3f}, {d['high']:+.3f}], DeLong p = {d['p_value']:.4g}"
+        )
     return 0
 
 
@@ -241,6 +304,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="PNG: permutation distribution and the features' first principal components")
     p.add_argument("--json", action="store_true", help="print a JSON object (p_value, mmd2, effect_size, ...)")
     p.set_defaults(func=_drift)
+
+    p = sub.add_parser(
+        "report",
+        help="a classifier's predictions.csv: figures with 95%% intervals, calibration, "
+        "ROC / PR curves, a screening operating point",
+    )
+    p.add_argument("predictions", help="predictions.csv of the classification evaluation (image,label,p_<class>...)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="normal-vs-abnormal threshold on 1 - p(normal): sensitivity and specificity at it",
+    )
+    p.add_argument("--plots", default=None, help="folder for reliability, ROC, PR and confusion-matrix PNGs")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser(
+        "compare",
+        help="two predictions.csv on the same images: paired differences with 95%% "
+        "intervals and p-values (exact McNemar, paired bootstrap, DeLong)",
+    )
+    p.add_argument("a", help="predictions.csv of model A")
+    p.add_argument("b", help="predictions.csv of model B (the same images)")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.set_defaults(func=_compare)
 
     p = sub.add_parser("sample", help="print the folder of the embedded sample")
     p.set_defaults(func=_sample)

@@ -1,11 +1,48 @@
 """Evaluation metrics and reports: classification report, frozen-feature probes, the drift test."""
 
+from spcxr_monai.metrics.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    screening_threshold,
+    sensitivity_specificity,
+)
 from spcxr_monai.metrics.classification import classification_report, save_confusion_matrix_png
 from spcxr_monai.metrics.drift import DriftResult, drift_report, mmd_permutation_test, plot_drift
+from spcxr_monai.metrics.intervals import (
+    Interval,
+    auc_interval,
+    classification_intervals,
+    delong_auc,
+    delong_paired_test,
+    mcnemar_exact,
+    paired_bootstrap,
+    segmentation_intervals,
+    wilson_interval,
+)
 from spcxr_monai.metrics.probe import Probe, probe_accuracy
+from spcxr_monai.metrics.report import Predictions, compare_predictions, prediction_report, read_predictions
 
 __all__ = [
     "DriftResult",
+    "Interval",
+    "Predictions",
+    "apply_temperature",
+    "auc_interval",
+    "classification_intervals",
+    "compare_predictions",
+    "delong_auc",
+    "delong_paired_test",
+    "expected_calibration_error",
+    "fit_temperature",
+    "mcnemar_exact",
+    "paired_bootstrap",
+    "prediction_report",
+    "read_predictions",
+    "screening_threshold",
+    "segmentation_intervals",
+    "sensitivity_specificity",
+    "wilson_interval",
     "Probe",
     "classification_report",
     "drift_report",
