@@ -24,6 +24,7 @@ from monai.bundle import ConfigParser, ckpt_export, onnx_export
 from monai.utils import optional_import
 
 from spcxr_monai.data.errors import CXRInputError
+from spcxr_monai.metrics.calibration import CALIBRATION_FILE, load_calibration
 from spcxr_monai.utils.options import choose
 
 onnx, _ = optional_import("onnx")  # the "export" extra: only ONNX export needs it
@@ -71,8 +72,16 @@ def export_metadata(bundle_dir: str, overrides: dict[str, Any], ckpt_file: str) 
         classes = list(parser.get_parsed_content("classes"))
         meta["output"] = {
             "shape": ["B", len(classes)],
-            "meaning": "logits; softmax gives class probabilities",
+            "meaning": "logits; softmax(logits / temperature) gives the calibrated class probabilities",
             "classes": classes,
+        }
+        calibration = load_calibration(os.path.join(os.path.dirname(os.path.abspath(ckpt_file)), CALIBRATION_FILE))
+        meta["calibration"] = {
+            "temperature": calibration["temperature"],
+            "screening_threshold": calibration["threshold"],
+            "screening_rule": "abnormal when 1 - p(normal) >= screening_threshold (calibrated probabilities)",
+            "fitted_on": calibration.get("fitted_on", "not fitted (temperature 1, no threshold)"),
+            "target_sensitivity": calibration.get("screening", {}).get("target_sensitivity"),
         }
     else:
         meta["output"] = {

@@ -23,6 +23,7 @@ from spcxr_monai.utils.terminal import on_terminal
 __all__ = ["predict_files"]
 
 logger = logging.getLogger(__name__)
+ANNOTATIONS = ("gate", "screening")  # what an answer carries besides its class probabilities
 
 
 def _decode_problem(path: str, load: LoadCXR) -> str | None:
@@ -75,8 +76,9 @@ def predict_files(
     Every file is decoded and checked first; a bad one gets its reason and the others are still
     answered. Each answer carries the input gate's verdict under ``"gate"`` (``{"ok", "reasons",
     "scores"}`` of :class:`~spcxr_monai.gate.InputGate`, from the bundle's ``InputGateWriter``) unless
-    ``gate`` is False; a flagged image still gets its answer, marked as such. Probabilities that are not
-    finite become an error.
+    ``gate`` is False; a flagged image still gets its answer, marked as such. Probabilities are
+    temperature-scaled where the model was calibrated, and then ``"screening"`` holds the normal-vs-abnormal
+    verdict at the model's threshold with its provenance. Probabilities that are not finite become an error.
 
     Args:
         bundle: a trained classification bundle folder (``configs/inference.json``, ``models/model.pt``).
@@ -104,7 +106,7 @@ def predict_files(
             results[f] = {"error": problem}
     good = [f for f in paths if f not in results]
     for f, answer in (_run_inference(bundle, good, overrides) if good else {}).items():
-        probs = [v for k, v in answer.items() if k != "gate"]
+        probs = [v for k, v in answer.items() if k not in ANNOTATIONS]
         if all(isinstance(p, (int, float)) and math.isfinite(p) for p in probs):
             results[f] = answer
         else:

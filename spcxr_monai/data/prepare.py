@@ -47,7 +47,7 @@ from spcxr_monai.data.dicom import is_dicom_file, read_dicom_cxr
 from spcxr_monai.data.errors import CXRInputError
 from spcxr_monai.data.formats import image_format
 from spcxr_monai.data.scan import MASK_DIRS, patient_id_from_name
-from spcxr_monai.utils.atomic import atomic_write
+from spcxr_monai.utils.atomic import atomic_write, remove_partial_writes
 
 __all__ = ["MANIFEST_FIELDS", "FRONTAL_VIEWS", "prepare_dataset", "read_manifest"]
 
@@ -282,6 +282,7 @@ def prepare_dataset(
     """
     src, out = Path(src), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_partial_writes(out)  # a killed run's half-written images and manifest
     sources = _sources(src, out)
     done = _read_journal(out)
     todo = _pending(sources, done, out)

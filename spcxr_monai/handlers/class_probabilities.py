@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from ignite.engine import Engine, Events
@@ -17,7 +18,8 @@ __all__ = ["ClassProbabilityWriter"]
 
 class ClassProbabilityWriter:
     """Write ``{image file: {class: probability}}`` as JSON when an inference run completes (plus ``"gate"``:
-    the input gate's verdict, when an :class:`InputGateWriter` ran before it).
+    the input gate's verdict, when an :class:`InputGateWriter` ran before it, and ``"screening"``: the
+    normal-vs-abnormal verdict at the model's calibrated threshold, with where that threshold came from).
 
     Expects decollated outputs with ``pred`` holding class probabilities (C,). The result is also
     kept as ``engine.state.class_probabilities``. (MONAI's ``ClassificationSaver`` writes a CSV of
@@ -26,12 +28,16 @@ class ClassProbabilityWriter:
     Args:
         output_file: JSON file to write (folders are created).
         class_names: names in output order.
+        calibration: the model's calibration record (:func:`~spcxr_monai.metrics.load_calibration`); with a
+            ``threshold`` and a ``normal`` class, each answer gets ``{"verdict", "abnormal_score", "threshold",
+            "target_sensitivity", "temperature", "fitted_on"}``.
     """
 
-    def __init__(self, output_file: str, class_names: Sequence[str]) -> None:
+    def __init__(self, output_file: str, class_names: Sequence[str], calibration: Mapping | None = None) -> None:
         self.output_file = output_file
         self.class_names = list(class_names)
-        self._results: dict[str, dict[str, float]] = {}
+        self.calibration = dict(calibration or {})
+        self._results: dict[str, dict[str, Any]] = {}
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.EPOCH_STARTED, lambda _: self._results.clear())
@@ -41,9 +47,25 @@ class ClassProbabilityWriter:
     def _collect(self, engine: Engine) -> None:
         for item, source in outputs_with_files(engine):
             probs = torch.as_tensor(item[CommonKeys.PRED]).detach().float().cpu().flatten().tolist()
-            self._results[source or str(len(self._results))] = {
-                name: round(p, 6) for name, p in zip(self.class_names, probs)
-            }
+            answer: dict[str, Any] = {name: round(p, 6) for name, p in zip(self.class_names, probs)}
+            screening = self._screening(probs)
+            if screening:
+                answer["screening"] = screening
+            self._results[source or str(len(self._results))] = answer
+
+    def _screening(self, probs: list[float]) -> dict | None:
+        threshold = self.calibration.get("threshold")
+        if threshold is None or "normal" not in self.class_names:
+            return None
+        score = 1.0 - probs[self.class_names.index("normal")]
+        return {
+            "verdict": "abnormal" if score >= threshold else "normal",
+            "abnormal_score": round(score, 6),
+            "threshold": threshold,
+            "target_sensitivity": self.calibration.get("screening", {}).get("target_sensitivity"),
+            "temperature": self.calibration.get("temperature"),
+            "fitted_on": self.calibration.get("fitted_on"),
+        }
 
     def _write(self, engine: Engine) -> None:
         for key, verdict in getattr(engine.state, "gate", {}).items():  # from an InputGateWriter attached before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ from monai.utils import CommonKeys
 from spcxr_monai.distributed import all_gather_lists, is_main_process
 from spcxr_monai.handlers.outputs import outputs_with_files
 from spcxr_monai.metrics.classification import classification_report, save_confusion_matrix_png
+from spcxr_monai.metrics.report import Predictions, prediction_report
 from spcxr_monai.utils.atomic import atomic_write
 
 __all__ = ["ClassificationReportHandler"]
@@ -33,14 +34,23 @@ class ClassificationReportHandler:
     Args:
         output_dir: where to write.
         class_names: names in label order.
+        full_report: also write ``report.json`` (:func:`~spcxr_monai.metrics.prediction_report`: 95% intervals,
+            calibration, the screening operating point) and its plots in ``plots/`` (an evaluation; the
+            validations during training leave it out).
+        calibration: the model's calibration record (:func:`~spcxr_monai.metrics.load_calibration`): its
+            ``threshold`` is the screening operating point reported, its temperature goes into the report.
 
     The input gate's verdicts on the evaluated files come from an :class:`~spcxr_monai.handlers.InputGateWriter`
     attached before this handler: the report then gains ``gate`` (how many were flagged and why).
     """
 
-    def __init__(self, output_dir: str, class_names: Sequence[str]) -> None:
+    def __init__(
+        self, output_dir: str, class_names: Sequence[str], full_report: bool = False, calibration: Mapping | None = None
+    ) -> None:
         self.output_dir = output_dir
         self.class_names = list(class_names)
+        self.full_report = full_report
+        self.calibration = dict(calibration or {})
         self._probs: list[np.ndarray] = []
         self._labels: list[int] = []
         self._files: list[str] = []
@@ -84,3 +94,13 @@ class ClassificationReportHandler:
             writer.writerow(["image", "label", *[f"p_{c}" for c in self.class_names]])
             for file, label, prob in zip(files, labels, probs):
                 writer.writerow([file, label, *[f"{p:.6f}" for p in prob]])
+        if self.full_report:
+            predictions = Predictions(files, np.asarray(labels), np.stack(probs), self.class_names)
+            full = prediction_report(
+                predictions, self.calibration.get("threshold"), os.path.join(self.output_dir, "plots")
+            )
+            full["calibration"]["temperature"] = self.calibration.get("temperature", 1.0)
+            full["calibration"]["fitted_on"] = self.calibration.get("fitted_on")
+            report["intervals"] = full["intervals"]  # engine.state.classification_report is this dict
+            with atomic_write(os.path.join(self.output_dir, "report.json"), "w") as f:
+                json.dump(full, f, indent=1)

@@ -1,9 +1,11 @@
 """Evaluation metrics and reports: classification report, frozen-feature probes, the drift test."""
 
 from spcxr_monai.metrics.calibration import (
+    CALIBRATION_FILE,
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
+    load_calibration,
     screening_threshold,
     sensitivity_specificity,
 )
@@ -27,7 +29,9 @@ __all__ = [
     "DriftResult",
     "Interval",
     "Predictions",
+    "CALIBRATION_FILE",
     "apply_temperature",
+    "load_calibration",
     "auc_interval",
     "classification_intervals",
     "compare_predictions",

@@ -3,12 +3,18 @@ normal-vs-abnormal threshold of a screening operating point."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 __all__ = [
+    "CALIBRATION_FILE",
     "apply_temperature",
+    "load_calibration",
     "expected_calibration_error",
     "fit_temperature",
     "screening_threshold",
@@ -16,6 +22,31 @@ __all__ = [
 ]
 
 EPS = 1e-12
+CALIBRATION_FILE = "calibration.json"  # beside the model it belongs to
+
+logger = logging.getLogger(__name__)
+
+
+def load_calibration(path: str | os.PathLike) -> dict:
+    """A model's calibration record (``{"temperature", "threshold", "screening"?, ...}``), written after its
+    training; a model trained before calibration existed gets temperature 1 and no threshold, logged.
+
+    Raises:
+        ValueError: the file exists but is not a calibration record.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        logger.warning(
+            "%s not found: probabilities are not temperature-scaled and no screening threshold is set "
+            "(train the bundle again to fit them)",
+            path,
+        )
+        return {"temperature": 1.0, "threshold": None, "fitted": False}
+    with open(path, encoding="utf-8") as f:
+        record = json.load(f)
+    if not isinstance(record, dict) or not isinstance(record.get("temperature"), (int, float)):
+        raise ValueError(f"{path}: not a calibration record (no numeric 'temperature')")
+    return {"threshold": None, **record, "fitted": True}
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> dict:

@@ -14,6 +14,12 @@ from spcxr_monai.transforms.group_mask import (
 from spcxr_monai.transforms.io import LoadCXR, LoadCXRD, LoadCXRd, LoadCXRDict
 from spcxr_monai.transforms.postprocessing import lung_mask_cleanup
 from spcxr_monai.transforms.preprocessing import cxr_preprocessing
+from spcxr_monai.transforms.temperature import (
+    TemperatureScale,
+    TemperatureScaleD,
+    TemperatureScaled,
+    TemperatureScaleDict,
+)
 
 __all__ = [
     "CORRUPTIONS",
@@ -32,6 +38,10 @@ __all__ = [
     "SaveDicomSegd",
     "SaveDicomSegD",
     "SaveDicomSegDict",
+    "TemperatureScale",
+    "TemperatureScaled",
+    "TemperatureScaleD",
+    "TemperatureScaleDict",
     "cxr_preprocessing",
     "lung_mask_cleanup",
 ]

@@ -1,7 +1,7 @@
 """Low-level helpers with one job each, used by every other layer: threads, precision, atomic writes,
 device-side random streams, terminals, output paths and an operation counter."""
 
-from spcxr_monai.utils.atomic import TMP_PREFIX, atomic_write, save_atomic
+from spcxr_monai.utils.atomic import TMP_PREFIX, TMP_SUFFIX, atomic_write, remove_partial_writes, save_atomic
 from spcxr_monai.utils.generators import DeviceGenerator
 from spcxr_monai.utils.op_counter import OpCounter
 from spcxr_monai.utils.paths import common_parent
@@ -11,6 +11,7 @@ from spcxr_monai.utils.threads import available_cpus, configure_threads
 
 __all__ = [
     "TMP_PREFIX",
+    "TMP_SUFFIX",
     "AmpMode",
     "DeviceGenerator",
     "OpCounter",
@@ -21,6 +22,7 @@ __all__ = [
     "configure_threads",
     "cpu_has_fast_bf16",
     "on_terminal",
+    "remove_partial_writes",
     "resolve_amp_dtype",
     "save_atomic",
 ]

@@ -10,9 +10,10 @@ from typing import IO, Any
 
 import torch
 
-__all__ = ["TMP_PREFIX", "atomic_write", "save_atomic"]
+__all__ = ["TMP_PREFIX", "TMP_SUFFIX", "atomic_write", "remove_partial_writes", "save_atomic"]
 
 TMP_PREFIX = ".tmp_"  # what a killed write leaves behind; never a complete file, safe to delete
+TMP_SUFFIX = ".tmp"  # never the real extension: a glob for "*.png" or "*.pt" does not find a partial file
 
 
 def _fsync_dir(folder: str) -> None:
@@ -45,7 +46,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) 
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=os.path.splitext(path)[1], dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=TMP_SUFFIX, dir=folder)
     if "b" not in mode:
         open_kwargs.setdefault("encoding", "utf-8")
     try:
@@ -62,6 +63,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) 
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def remove_partial_writes(folder: str | os.PathLike) -> int:
+    """Delete what killed :func:`atomic_write` calls left below ``folder``; how many files went."""
+    removed = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
+                os.remove(os.path.join(root, name))
+                removed += 1
+    return removed
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:

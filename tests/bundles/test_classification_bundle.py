@@ -17,6 +17,8 @@ from spcxr_monai.cli import main as spcxr
 from spcxr_monai.data import sample_dicom, sample_dir
 from spcxr_monai.networks import create_gmml_vit
 
+pytestmark = pytest.mark.slow  # trains the bundle
+
 BUNDLE = BUNDLES / "spcxr_cxr_classification"
 TINY = ["--model_size", "tiny", "--image_size", "32", "--batch_size", "8"]
 
@@ -55,6 +57,11 @@ def test_training_writes_models_and_a_validation_report(trained):
     assert not torch.equal(state["vit.blocks.0.attn.qkv.weight"], gmml.state_dict()["vit.blocks.0.attn.qkv.weight"])
     report = json.loads((root / "logs" / "validation" / "metrics.json").read_text())
     assert report["classes"] == ["covid", "pneumonia", "normal"] and report["n"] == 12
+    # calibrated on the internal validation split after training: a temperature and a screening threshold
+    calibration = json.loads((root / "models" / "calibration.json").read_text())
+    assert calibration["n"] == 12 and 0.05 <= calibration["temperature"] <= 20
+    assert calibration["screening"]["target_sensitivity"] == 0.95 and calibration["screening"]["sensitivity"] >= 0.95
+    assert 0 <= calibration["threshold"] <= 1
 
 
 def test_evaluation_metrics_match_sklearn_on_real_images(trained):
@@ -90,6 +97,19 @@ def test_evaluation_metrics_match_sklearn_on_real_images(trained):
     # the input gate checked every evaluated image: the sample's CXRs pass (at most one false alarm)
     assert report["gate"]["checked"] == 60 and report["gate"]["flagged"] <= 1
     assert len(json.loads((out / "gate.json").read_text())) == 60
+    # the full report: intervals, calibration with the model's temperature, the screening operating point, plots
+    full = json.loads((out / "report.json").read_text())
+    acc = full["intervals"]["accuracy"]
+    assert acc["estimate"] == pytest.approx(report["accuracy"]) and acc["low"] <= acc["estimate"] <= acc["high"]
+    calibration = json.loads((root / "models" / "calibration.json").read_text())
+    assert full["calibration"]["temperature"] == pytest.approx(calibration["temperature"])
+    assert full["screening"]["threshold"] == pytest.approx(calibration["threshold"])
+    abnormal = labels != 2
+    scores = 1 - probs[:, 2]
+    called = scores >= calibration["threshold"]
+    assert full["screening"]["sensitivity"]["estimate"] == pytest.approx((called & abnormal).sum() / abnormal.sum())
+    for plot in ("reliability", "roc", "precision_recall", "confusion_matrix"):
+        assert (out / "plots" / f"{plot}.png").stat().st_size > 5_000
 
 
 def test_inference_and_spcxr_predict_on_a_dicom(trained, capsys):
@@ -113,8 +133,12 @@ def test_inference_and_spcxr_predict_on_a_dicom(trained, capsys):
     probs = predictions[sample_dicom()]
     gate = probs.pop("gate")  # the input gate's verdict comes with every answer
     assert gate["ok"] is True and gate["reasons"] == [] and gate["scores"]["template_correlation"] > 0.5
+    screening = probs.pop("screening")  # the calibrated threshold's verdict and where the threshold came from
     assert set(probs) == {"covid", "pneumonia", "normal"}
     assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+    assert screening["abnormal_score"] == pytest.approx(1 - probs["normal"], abs=1e-5)
+    assert screening["verdict"] == ("abnormal" if screening["abnormal_score"] >= screening["threshold"] else "normal")
+    assert "internal validation split" in screening["fitted_on"] and screening["target_sensitivity"] == 0.95
 
 
 def test_spcxr_predict_answers_a_flagged_image_and_marks_it(trained, capsys, tmp_path):
@@ -170,6 +194,8 @@ def test_spcxr_predict_reports_each_bad_file_and_keeps_the_good_ones(trained, ca
     assert list(results) == files
     gates = [results[f].pop("gate") for f in (str(hashed), sample_dicom())]
     assert gates[0] == gates[1]  # same pixels, same verdict
+    screening = [results[f].pop("screening") for f in (str(hashed), sample_dicom())]
+    assert screening[0] == screening[1]
     assert results[str(hashed)] == pytest.approx(results[sample_dicom()])  # same pixels, same answer
     assert set(results[sample_dicom()]) == {"covid", "pneumonia", "normal"}
     assert results[files[1]] == {"error": "file not found"}

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from bundle_helpers import BUNDLES
 
+pytestmark = pytest.mark.slow  # trains bundles under torchrun
+
 TINY = ["--model_size", "tiny", "--image_size", "32", "--num_threads", "1"]
 METRIC = {
     "spcxr_gmml_pretrain": "val_masked_l1",

@@ -15,6 +15,8 @@ from spcxr_monai.cli import main as spcxr
 from spcxr_monai.networks import create_unetr, create_vit_classifier
 from spcxr_monai.transforms import LoadCXR
 
+pytestmark = pytest.mark.slow  # trains and exports bundles
+
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 

@@ -19,6 +19,8 @@ from monai.bundle import ConfigWorkflow
 
 from spcxr_monai.networks import create_unetr, create_vit_classifier, load_encoder_weights
 
+pytestmark = pytest.mark.slow  # trains the bundle
+
 BUNDLE = BUNDLES / "spcxr_gmml_pretrain"
 TINY = ["--model_size", "tiny", "--image_size", "32", "--batch_size", "8"]
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import torch
 from bundle_helpers import run_bundle
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 from test_pretrain_bundle import BUNDLE, TINY
+
+pytestmark = pytest.mark.slow  # trains the bundle
 
 CONFIGS = "['configs/train.json','configs/data_on_device.json']"
 

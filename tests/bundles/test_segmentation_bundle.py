@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+import pytest
 import torch
 from bundle_helpers import BUNDLES, run_bundle
 from PIL import Image
@@ -22,6 +23,7 @@ BUNDLE = BUNDLES / "spcxr_lung_segmentation"
 TINY = ["--model_size", "tiny", "--image_size", "32", "--batch_size", "8", "--feature_size", "8"]
 
 
+@pytest.mark.slow
 def test_train_evaluate_and_infer(tmp_path):
     torch.manual_seed(0)
     torch.save(create_gmml_vit("tiny", img_size=32).state_dict(), tmp_path / "gmml.pt")

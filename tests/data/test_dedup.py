@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from spcxr_monai.data import make_datalist
@@ -22,6 +23,7 @@ def test_reencoded_copy_is_found_and_distinct_images_are_not(tmp_path, sample):
     assert best[0] > 0.98 and best[1] < 0.98
 
 
+@pytest.mark.slow
 def test_pediatric_overlap_with_covid_qu_ex_train(shared_data):
     train = make_datalist(shared_data / "covid-qu-ex" / "train", None, val_fraction=0, verify=False)["training"]
     pediatric = make_datalist(shared_data / "pediatric" / "train", None, 0, class_map=PEDIATRIC_MAP, verify=False)

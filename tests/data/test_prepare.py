@@ -124,6 +124,7 @@ def _images(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted((out / "images").rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_killed_at_any_point_a_rerun_ends_as_an_uninterrupted_run(archive, tmp_path):
     src = tmp_path / "src"
     shutil.copytree(archive / "png", src / "png")

@@ -38,6 +38,7 @@ def test_bad_inputs_are_refused():
         mmd_permutation_test(np.zeros((5, 4)), np.zeros((5, 3)))
 
 
+@pytest.mark.slow
 def test_spcxr_drift_tells_pediatric_from_adult_and_adult_from_adult(shared_data, tmp_path, capsys):
     train = shared_data / "covid-qu-ex" / "train"
     results = {}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+pytestmark = pytest.mark.slow  # executes the walkthrough (pretrains and fine-tunes)
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
