@@ -24,7 +24,7 @@ from monai.bundle import ConfigParser, ckpt_export, onnx_export
 from monai.utils import optional_import
 
 from spcxr_monai.data.errors import CXRInputError
-from spcxr_monai.metrics.calibration import CALIBRATION_FILE, load_calibration
+from spcxr_monai.metrics.calibration import load_calibration
 from spcxr_monai.utils.options import choose
 
 onnx, _ = optional_import("onnx")  # the "export" extra: only ONNX export needs it
@@ -75,7 +75,7 @@ def export_metadata(bundle_dir: str, overrides: dict[str, Any], ckpt_file: str) 
             "meaning": "logits; softmax(logits / temperature) gives the calibrated class probabilities",
             "classes": classes,
         }
-        calibration = load_calibration(os.path.join(os.path.dirname(os.path.abspath(ckpt_file)), CALIBRATION_FILE))
+        calibration = load_calibration(ckpt_file)
         meta["calibration"] = {
             "temperature": calibration["temperature"],
             "screening_threshold": calibration["threshold"],

@@ -79,6 +79,6 @@ def test_spcxr_check_prints_json_and_exits_1_when_something_is_flagged(cases, ca
 
 
 def test_the_gate_reads_images_as_the_models_do(gate, cases):
-    image = LoadCXR()(cases["cxr"][0]).numpy()[0]
+    image = LoadCXR()(cases["cxr"][0])  # (1, rows, cols), as the gate decodes it
     features = gate.features([image, image])
     assert features.shape == (2, 192) and np.allclose(features[0], features[1])

@@ -27,14 +27,15 @@ CALIBRATION_FILE = "calibration.json"  # beside the model it belongs to
 logger = logging.getLogger(__name__)
 
 
-def load_calibration(path: str | os.PathLike) -> dict:
-    """A model's calibration record (``{"temperature", "threshold", "screening"?, ...}``), written after its
-    training; a model trained before calibration existed gets temperature 1 and no threshold, logged.
+def load_calibration(model_file: str | os.PathLike) -> dict:
+    """The calibration record beside a trained model (``calibration.json`` in its folder: ``{"temperature",
+    "threshold", "screening"?, ...}``, written after its training); a model trained before calibration existed
+    gets temperature 1 and no threshold, logged.
 
     Raises:
         ValueError: the file exists but is not a calibration record.
     """
-    path = os.fspath(path)
+    path = os.path.join(os.path.dirname(os.path.abspath(os.fspath(model_file))), CALIBRATION_FILE)
     if not os.path.isfile(path):
         logger.warning(
             "%s not found: probabilities are not temperature-scaled and no screening threshold is set "

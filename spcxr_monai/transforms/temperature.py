@@ -17,6 +17,8 @@ class TemperatureScale(Transform):
 
     Args:
         temperature: > 0; 1 leaves the logits as they are (a model without a fitted temperature).
+        calibration: a model's calibration record (``spcxr_monai.metrics.load_calibration``): its
+            ``temperature`` is used instead.
 
     Raises:
         ValueError: a temperature that is not positive and finite.
@@ -24,8 +26,8 @@ class TemperatureScale(Transform):
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
-    def __init__(self, temperature: float = 1.0) -> None:
-        temperature = float(temperature)
+    def __init__(self, temperature: float = 1.0, calibration: Mapping | None = None) -> None:
+        temperature = float(calibration["temperature"] if calibration is not None else temperature)
         if not 0 < temperature < float("inf"):
             raise ValueError(f"temperature must be positive and finite, got {temperature}")
         self.temperature = temperature
@@ -40,15 +42,21 @@ class TemperatureScaled(MapTransform):
 
     Args:
         keys: keys of the logits (``pred``).
-        temperature: as :class:`TemperatureScale`.
+        temperature, calibration: as :class:`TemperatureScale`.
         allow_missing_keys: don't raise when a key is absent.
     """
 
     backend = TemperatureScale.backend
 
-    def __init__(self, keys: KeysCollection, temperature: float = 1.0, allow_missing_keys: bool = False) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection,
+        temperature: float = 1.0,
+        calibration: Mapping | None = None,
+        allow_missing_keys: bool = False,
+    ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.scaler = TemperatureScale(temperature)
+        self.scaler = TemperatureScale(temperature, calibration)
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)

@@ -68,7 +68,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs: Any) 
 def remove_partial_writes(folder: str | os.PathLike) -> int:
     """Delete what killed :func:`atomic_write` calls left below ``folder``; how many files went."""
     removed = 0
-    for root, _, names in os.walk(folder):
+    for root, _, names in os.walk(os.fspath(folder)):
         for name in names:
             if name.startswith(TMP_PREFIX) and name.endswith(TMP_SUFFIX):
                 os.remove(os.path.join(root, name))

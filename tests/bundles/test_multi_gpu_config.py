@@ -28,10 +28,11 @@ def test_multi_gpu_config_overrides_device_network_and_samplers(bundle):
         }
     ]
     assert parser["finalize"][0]["_target_"] == "spcxr_monai.workflows.close_run"  # leaves the process group
-    # the training run of train.json (checkpointing on rank 0, resume), plus the sampler's epochs
+    # the training run of train.json (checkpointing on rank 0, resume), plus the sampler's epochs, then whatever
+    # else train.json runs after it (the classifier's calibration)
     single = ConfigParser()
     single.read_config(str(configs / "train.json"))
-    assert parser["training"] == [{**single["training"][0], "sampler": "@train#sampler"}]
+    assert parser["training"] == [{**single["training"][0], "sampler": "@train#sampler"}, *single["training"][1:]]
     # every id the override refers to exists in train.json
     for ref in (
         "network_init",
