@@ -64,7 +64,7 @@ cd bundles/spcxr_gmml_pretrain
 "$PYTHON" -m monai.bundle run training --config_file "['configs/train.json','configs/data_on_device.json']" \
     --logging_file configs/logging.conf --bundle_root "$run" --pretrained_checkpoint released \
     --dataset_dir "['$data/covid-qu-ex/train','$data/covid-radiography-pool']" --model_size tiny --image_size 128 \
-    --batch_size "$batch" --warmup_epochs 5 --epochs 1000 --max_minutes "$train_minutes" --num_workers 8 --seed 0 \
+    --batch_size "$batch" --continue_lr_scale 1 --warmup_epochs 5 --epochs 1000 --max_minutes "$train_minutes" --num_workers 8 --seed 0 \
     >"$run.log" 2>&1
 echo "training: exit $? after $((SECONDS - start)) s | $(grep -o 'Epoch\[[0-9]*\] Metrics -- val_masked_l1: [0-9.]*' "$run.log" | tail -1)"
 cd - >/dev/null

@@ -43,9 +43,10 @@ case "$STAGE" in
 esac
 mkdir -p "$RUN"
 cd bundles/spcxr_gmml_pretrain
-# --pretrained_checkpoint is explicit: the bundle's default ("released") would start from the released weights
+# --pretrained_checkpoint is explicit: the bundle's default ("released") would start from the released weights;
+# --continue_lr_scale 1: each stage's peak lr is the recipe's own (the bundle scales a continuing run's lr by 0.1)
 OMP_NUM_THREADS="$THREADS" "${PYTHON:-python}" -m monai.bundle run training --config_file configs/train.json \
     --logging_file configs/logging.conf --bundle_root "$RUN" --pretrained_checkpoint "$INIT" \
     --dataset_dir "$DATASET" --probe_dir "$DATA/covid-qu-ex/train" \
-    --model_size tiny --image_size 128 --batch_size "$BATCH" --base_lr "$LR" --warmup_epochs "$WARMUP" --epochs "$EPOCHS" \
+    --model_size tiny --image_size 128 --batch_size "$BATCH" --base_lr "$LR" --continue_lr_scale 1 --warmup_epochs "$WARMUP" --epochs "$EPOCHS" \
     --probe_interval "${PROBE_INTERVAL:-2}" --probe_fraction 0.3 --num_threads "$THREADS" --seed 0 "${EXTRA[@]}"
