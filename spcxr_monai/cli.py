@@ -205,6 +205,12 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bootstrap_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spcxr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -318,9 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="normal-vs-abnormal threshold on 1 - p(normal): sensitivity and specificity at it",
     )
     p.add_argument("--plots", default=None, help="folder for reliability, ROC, PR and confusion-matrix PNGs")
-    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_bootstrap_options(p)
     p.set_defaults(func=_report)
 
     p = sub.add_parser(
@@ -330,9 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("a", help="predictions.csv of model A")
     p.add_argument("b", help="predictions.csv of model B (the same images)")
-    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    _add_bootstrap_options(p)
     p.set_defaults(func=_compare)
 
     p = sub.add_parser("sample", help="print the folder of the embedded sample")

@@ -107,7 +107,9 @@ def test_evaluation_metrics_match_sklearn_on_real_images(trained):
     abnormal = labels != 2
     scores = 1 - probs[:, 2]
     called = scores >= calibration["threshold"]
-    assert full["screening"]["sensitivity"]["estimate"] == pytest.approx((called & abnormal).sum() / abnormal.sum())
+    # the CSV's 6 decimals can move a score that sits exactly on the threshold (a validation image's) to one side
+    expected = (called & abnormal).sum() / abnormal.sum()
+    assert abs(full["screening"]["sensitivity"]["estimate"] - expected) <= 1 / abnormal.sum() + 1e-9
     for plot in ("reliability", "roc", "precision_recall", "confusion_matrix"):
         assert (out / "plots" / f"{plot}.png").stat().st_size > 5_000
 
