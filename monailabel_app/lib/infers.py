@@ -5,7 +5,7 @@ MONAI Label's :class:`BundleInferTask` reads a bundle's ``inference.json`` and r
 
 - the bundle's own file writers (``SaveImaged``, the DICOM SEG writer) are dropped: MONAI Label writes
   the result itself;
-- the segmentation bundle already restores the mask to the input's size (``Invertd``) and transposes
+- the segmentation bundle already restores the mask to the input's size (``ResizeToSourced``) and transposes
   it to MONAI's (x, y) order, so MONAI Label's ``Restored`` (which resizes to the meta's
   ``spatial_shape``) is not added, the label value is the class index (1), and the channel is
   squeezed so the written PNG is (rows, cols) and overlays the input;

@@ -12,7 +12,13 @@ from spcxr_monai.transforms.group_mask import (
     group_mask_batch,
 )
 from spcxr_monai.transforms.io import LoadCXR, LoadCXRD, LoadCXRd, LoadCXRDict
-from spcxr_monai.transforms.postprocessing import lung_mask_cleanup
+from spcxr_monai.transforms.postprocessing import (
+    ResizeToSource,
+    ResizeToSourceD,
+    ResizeToSourced,
+    ResizeToSourceDict,
+    lung_mask_cleanup,
+)
 from spcxr_monai.transforms.preprocessing import cxr_preprocessing
 from spcxr_monai.transforms.temperature import (
     TemperatureScale,
@@ -34,6 +40,10 @@ __all__ = [
     "LoadCXRd",
     "LoadCXRD",
     "LoadCXRDict",
+    "ResizeToSource",
+    "ResizeToSourced",
+    "ResizeToSourceD",
+    "ResizeToSourceDict",
     "SaveDicomSeg",
     "SaveDicomSegd",
     "SaveDicomSegD",

@@ -91,6 +91,11 @@ def test_train_evaluate_and_infer(tmp_path):
     dicom_mask = np.asarray(Image.open(out / "RG1_J2KI_lungs.png"))
     assert dicom_mask.shape == (1955, 1841)  # rows x cols of the DICOM: restored size, not transposed
     assert set(np.unique(dicom_mask)) <= {0, 255}
+    # the argmax is taken at the radiograph's size on smoothly resized probabilities: the outline moves from
+    # row to row, not in stairs one model pixel (1955 / 32 = 61 rows here) tall
+    rows = [r for r in range(dicom_mask.shape[0]) if dicom_mask[r].any()]
+    left_edge = np.array([np.argmax(dicom_mask[r] > 0) for r in rows])
+    assert len(rows) > 100 and np.mean(np.diff(left_edge) != 0) > 0.2
     # same file name in two folders: two masks, each in its input's folder, each of its own image
     first, second = (np.asarray(Image.open(out / p / "IM-0001_lungs.png")) for p in ("p1", "p2"))
     assert first.shape == second.shape == (256, 256)
