@@ -32,6 +32,8 @@ import argparse
 import csv
 import json
 import os
+import re
+import shutil
 import time
 from pathlib import Path
 
@@ -40,7 +42,7 @@ from bundle_workflow import run_workflow
 from sweep import SweepRun, plot_against_fraction, read_runs, sweep, write_runs
 
 from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, task_classes
-from spcxr_monai.metrics import classification_report
+from spcxr_monai.metrics import classification_report, compare_predictions, read_predictions
 from spcxr_monai.pretrained import RELEASED, resolve_checkpoint
 
 CLASSES, CLASS_MAP = task_classes("3class")
@@ -98,6 +100,46 @@ def cnn_def(name: str, num_classes: int) -> dict:
         "in_channels": 1,
         "out_channels": num_classes,
     }
+
+
+def _run_tag(fraction: float, seed: float, recipe: str) -> str:
+    """A run's folder and file stem: fraction, seed and recipe, path-safe."""
+    return f"f{fraction:g}_s{int(seed)}_{re.sub(r'[^A-Za-z0-9.@+-]', '_', recipe)}"
+
+
+def paired_lines(rows: list[dict], out: Path) -> list[str]:
+    """Each pretrained recipe against the first scratch and the first CNN recipe, per fraction, seed and held-out
+    set, on the same images (``spcxr compare``): COVID-QU-Ex val accuracy by the exact McNemar test (interval:
+    paired bootstrap), the pediatric normal-vs-pneumonia AUC by DeLong's test; where both runs kept predictions."""
+    recipes = list(dict.fromkeys(r["recipe"] for r in rows))
+    baselines = [next((r for r in recipes if r.startswith(p)), None) for p in ("scratch", *CNNS)]
+    lines = []
+    for pretrained in (r for r in recipes if r.startswith("gmml")):
+        for baseline in filter(None, baselines):
+            for row in (r for r in rows if r["recipe"] == pretrained):
+                for name in ("covid_val", "pediatric"):
+                    files = [
+                        out / "predictions" / f"{_run_tag(row['fraction'], row['seed'], rec)}_{name}.csv"
+                        for rec in (pretrained, baseline)
+                    ]
+                    if not all(f.is_file() for f in files):
+                        continue
+                    result = compare_predictions(*(read_predictions(f) for f in files))
+                    head = f"- {row['fraction']:.0%} labels, seed {int(row['seed'])}, {name} ({result['n']} images): "
+                    if name == "covid_val":  # the table's 3-class accuracy
+                        acc, mc = result["paired_bootstrap"]["accuracy"], result["mcnemar"]
+                        lines.append(
+                            f"{head}{pretrained} - {baseline} accuracy {acc['difference']:+.3f} [{acc['low']:+.3f}, "
+                            f"{acc['high']:+.3f}], exact McNemar p = {mc['p_value']:.2g} ({mc['only_a_right']} vs "
+                            f"{mc['only_b_right']} images right only by one)"
+                        )
+                    else:  # the table's pediatric AUC: normal vs pneumonia on 1 - p(normal)
+                        auc = result["normal_vs_abnormal_auc"]
+                        lines.append(
+                            f"{head}{pretrained} - {baseline} normal-vs-pneumonia AUC {auc['difference']:+.3f} "
+                            f"[{auc['low']:+.3f}, {auc['high']:+.3f}], DeLong p = {auc['p_value']:.2g}"
+                        )
+    return ["", "Paired on the same images (`spcxr compare` on the kept predictions):", "", *lines] if lines else []
 
 
 def _predictions(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -204,7 +246,7 @@ def run_study(args: argparse.Namespace) -> None:
     for run in runs:
         recipe = recipes[run.arm]
         encoder = (resolve_checkpoint(recipe["encoder"]) or default_encoder) if recipe["init"] == "gmml" else ""
-        rows.append(run_one(run, recipe, encoder, args, train_dir, work, eval_sets))
+        rows.append(run_one(run, recipe, encoder, args, train_dir, work, eval_sets, out))
         print(json.dumps(rows[-1]), flush=True)
         write_runs(rows, out)
     elapsed = time.time() - started
@@ -224,11 +266,13 @@ def run_one(
     train_dir: Path,
     work: Path,
     eval_sets: dict[str, list[dict]],
+    out: Path,
 ) -> dict:
     """Fine-tune one recipe on one labelled subset, keep the best internal-validation model, evaluate it on
-    each held-out set; its ``runs.csv`` row."""
+    each held-out set (its per-image predictions kept in ``out/predictions/`` for paired tests); its
+    ``runs.csv`` row."""
     init = recipe["init"]
-    root = work / f"f{run.fraction:g}_s{run.seed}_{recipe['name'].replace(':', '_')}"
+    root = work / _run_tag(run.fraction, run.seed, recipe["name"])
     common = {
         "bundle_root": str(root),
         "dataset_dir": str(train_dir),
@@ -276,7 +320,10 @@ def run_one(
             eval_checkpoint=str(root / "models" / "model.pt"),
             **{"validate#items": items, "validate#report_dir": str(root / f"eval_{name}")},
         )
-        probs, labels = _predictions(root / f"eval_{name}" / "predictions.csv")
+        predictions = out / "predictions" / f"{_run_tag(run.fraction, run.seed, recipe['name'])}_{name}.csv"
+        predictions.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / f"eval_{name}" / "predictions.csv", predictions)
+        probs, labels = _predictions(predictions)
         report = _drift_report(probs, labels) if name == "pediatric" else classification_report(probs, labels, CLASSES)
         row.update(
             {
@@ -325,6 +372,7 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
                     for m in metrics[1:]
                 )
                 lines.append(f"- {fraction:.0%} labels: {diffs}")
+    lines += paired_lines(rows, out)
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -7,6 +7,7 @@ import importlib
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from monai.bundle import ConfigParser
@@ -166,3 +167,25 @@ def test_sweep_gives_every_arm_the_same_subset_and_a_minimum_step_budget():
     small, full = runs[0], runs[-1]
     assert small.n_train == 30 and small.epochs == 20 and small.val_interval == 5  # 3 steps an epoch, >= 60 steps
     assert full.n_train == 300 and full.epochs == 5 and full.val_interval == 1  # 30 steps an epoch: 5 epochs suffice
+
+
+def test_summary_pairs_pretrained_and_scratch_on_the_same_images(study, tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    folder = tmp_path / "predictions"
+    folder.mkdir()
+    for recipe, strength in (("gmml:5e-4:0.75", 3.0), ("scratch:5e-4:0.75", 0.5)):
+        for name in ("covid_val", "pediatric"):
+            probs = np.exp(strength * np.eye(3)[labels] + rng.normal(0, 1, (300, 3)))
+            probs /= probs.sum(1, keepdims=True)
+            with open(folder / f"{study._run_tag(0.1, 0, recipe)}_{name}.csv", "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["image", "label", "p_covid", "p_pneumonia", "p_normal"])
+                writer.writerows([f"i{i}.png", labels[i], *probs[i]] for i in range(300))
+    rows = [{"fraction": 0.1, "seed": 0.0, "recipe": r} for r in ("gmml:5e-4:0.75", "scratch:5e-4:0.75")]
+    lines = study.paired_lines(rows, tmp_path)
+    covid = next(line for line in lines if "covid_val (300 images)" in line)
+    assert "gmml:5e-4:0.75 - scratch:5e-4:0.75 accuracy +0." in covid and "exact McNemar p = " in covid
+    assert float(covid.split("p = ")[1].split()[0]) < 1e-3
+    assert any("pediatric (300 images)" in line and "DeLong p = " in line for line in lines)
+    assert study.paired_lines(rows[:1], tmp_path) == []  # nothing to pair with
