@@ -47,11 +47,22 @@ setup(
         "tqdm>=4.60",  # progress bars (MONAI's caching, Ignite's ProgressBar, spcxr predict)
     ],
     extras_require={
-        "dev": ["jsonschema>=3.2", "pytest>=8", "pytest-timeout>=2.3", "nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", "pandas>=2.0",
-                # the reading-room browser test, driving Debian's Chromium (no browser download)
-                "playwright>=1.40",
-                # static checks (pyproject.toml), pinned: a new release's new rules must not turn CI red by themselves
-                "ruff==0.17.6", "mypy==2.4.1", "import-linter==2.17", "pre-commit>=3.5"],
+        "dev": [
+            "jsonschema>=3.2",
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "nbclient>=0.10",
+            "nbformat>=5.9",
+            "ipykernel>=6.29",
+            "pandas>=2.0",
+            # the reading-room browser test, driving Debian's Chromium (no browser download)
+            "playwright>=1.40",
+            # static checks (pyproject.toml), pinned: a new release's new rules must not turn CI red by themselves
+            "ruff==0.17.6",
+            "mypy==2.4.1",
+            "import-linter==2.17",
+            "pre-commit>=3.5",
+        ],
         "notebooks": ["jupyter>=1.0", "ipykernel>=6.29"],
         # DICOM SEG output of the segmentation bundle (needs pydicom 3)
         "dicom-seg": ["highdicom>=0.23"],
