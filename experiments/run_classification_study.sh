@@ -140,3 +140,10 @@ for seed in 0 1 2; do $STUDY --fractions 1.0 --seeds $seed --epochs 10 --recipes
 python experiments/pretrain_vs_scratch.py --recipes $E120 $V2 --out $R/classification_v2 \
     --summarise $R/classification_e120/f1/runs.csv $R/classification_e120/f10/runs.csv \
     $R/classification_e120/f100_s2/runs.csv $R/classification_e120/f100_s01/runs.csv $R/classification_v2/f*/runs.csv
+# 14. Paired evidence (the session of issue #32): encoder v2 and the same ViT from scratch at 10% labels, seed 0, with
+#     every image's predictions kept (experiments/results/paired_v2_f10_s0/predictions/): exact McNemar and DeLong
+#     in its summary.md; calibration and the screening threshold fitted by the bundle after training
+$STUDY --fractions 0.1 --seeds 0 --min-steps 300 --recipes $V2 scratch:5e-4:0.75 --out $R/paired_v2_f10_s0
+spcxr compare "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv" \
+    "$R/paired_v2_f10_s0/predictions/f0.1_s0_scratch_5e-4_0.75_covid_val.csv"
+
