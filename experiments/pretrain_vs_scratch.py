@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -107,10 +108,11 @@ def _run_tag(fraction: float, seed: float, recipe: str) -> str:
     return f"f{fraction:g}_s{int(seed)}_{re.sub(r'[^A-Za-z0-9.@+-]', '_', recipe)}"
 
 
-def paired_lines(rows: list[dict], out: Path) -> list[str]:
+def paired_lines(rows: list[dict], folders: Sequence[Path]) -> list[str]:
     """Each pretrained recipe against the first scratch and the first CNN recipe, per fraction, seed and held-out
     set, on the same images (``spcxr compare``): COVID-QU-Ex val accuracy by the exact McNemar test (interval:
-    paired bootstrap), the pediatric normal-vs-pneumonia AUC by DeLong's test; where both runs kept predictions."""
+    paired bootstrap), the pediatric normal-vs-pneumonia AUC by DeLong's test; where both runs kept predictions
+    (in the ``predictions/`` folder of one of ``folders``)."""
     recipes = list(dict.fromkeys(r["recipe"] for r in rows))
     baselines = [next((r for r in recipes if r.startswith(p)), None) for p in ("scratch", *CNNS)]
     lines = []
@@ -118,12 +120,15 @@ def paired_lines(rows: list[dict], out: Path) -> list[str]:
         for baseline in filter(None, baselines):
             for row in (r for r in rows if r["recipe"] == pretrained):
                 for name in ("covid_val", "pediatric"):
-                    files = [
-                        out / "predictions" / f"{_run_tag(row['fraction'], row['seed'], rec)}_{name}.csv"
-                        for rec in (pretrained, baseline)
+                    names = [
+                        f"{_run_tag(row['fraction'], row['seed'], rec)}_{name}.csv" for rec in (pretrained, baseline)
                     ]
-                    if not all(f.is_file() for f in files):
+                    found = [
+                        [d / "predictions" / n for d in folders if (d / "predictions" / n).is_file()] for n in names
+                    ]
+                    if not all(found):
                         continue
+                    files = [f[0] for f in found]
                     result = compare_predictions(*(read_predictions(f) for f in files))
                     head = f"- {row['fraction']:.0%} labels, seed {int(row['seed'])}, {name} ({result['n']} images): "
                     if name == "covid_val":  # the table's 3-class accuracy
@@ -214,6 +219,7 @@ def summarise_runs(args: argparse.Namespace) -> None:
         f"{args.image_size}, batch {args.batch_size}; evaluation sets after de-duplication: "
         f"{n_eval}; plain gmml recipes: {args.pretrained}. Runs merged from "
         f"{', '.join(args.summarise)}.",
+        prediction_folders=[path.parent for path in paths],
     )
 
 
@@ -336,7 +342,7 @@ def run_one(
     return row
 
 
-def write_summary(rows: list[dict], out: Path, note: str) -> None:
+def write_summary(rows: list[dict], out: Path, note: str, prediction_folders: Sequence[Path] = ()) -> None:
     """``summary.md`` (mean ± std over seeds per labels fraction and recipe) and ``summary.png``."""
     metrics = ["internal_val_auc", "covid_val_acc", "covid_val_auc", "pediatric_acc", "pediatric_auc"]
     lines = [
@@ -372,7 +378,7 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
                     for m in metrics[1:]
                 )
                 lines.append(f"- {fraction:.0%} labels: {diffs}")
-    lines += paired_lines(rows, out)
+    lines += paired_lines(rows, [out, *prediction_folders])
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

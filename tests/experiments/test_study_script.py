@@ -183,9 +183,9 @@ def test_summary_pairs_pretrained_and_scratch_on_the_same_images(study, tmp_path
                 writer.writerow(["image", "label", "p_covid", "p_pneumonia", "p_normal"])
                 writer.writerows([f"i{i}.png", labels[i], *probs[i]] for i in range(300))
     rows = [{"fraction": 0.1, "seed": 0.0, "recipe": r} for r in ("gmml:5e-4:0.75", "scratch:5e-4:0.75")]
-    lines = study.paired_lines(rows, tmp_path)
+    lines = study.paired_lines(rows, [tmp_path / "elsewhere", tmp_path])
     covid = next(line for line in lines if "covid_val (300 images)" in line)
     assert "gmml:5e-4:0.75 - scratch:5e-4:0.75 accuracy +0." in covid and "exact McNemar p = " in covid
     assert float(covid.split("p = ")[1].split()[0]) < 1e-3
     assert any("pediatric (300 images)" in line and "DeLong p = " in line for line in lines)
-    assert study.paired_lines(rows[:1], tmp_path) == []  # nothing to pair with
+    assert study.paired_lines(rows[:1], [tmp_path]) == []  # nothing to pair with
