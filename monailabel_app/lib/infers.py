@@ -10,6 +10,9 @@ MONAI Label's :class:`BundleInferTask` reads a bundle's ``inference.json`` and r
   ``spatial_shape``) is not added, the label value is the class index (1), and the channel is
   squeezed so the written PNG is (rows, cols) and overlays the input;
 - the task type comes from the bundle's metadata (output ``format``), not from its folder name;
+- a classification answer's probabilities are the bundle's calibrated ones (its ``inference.json`` applies the
+  temperature fitted after training) and the result JSON carries ``screening``: the normal-vs-abnormal verdict at
+  the model's calibrated threshold, with its provenance (``models/calibration.json``);
 - the result JSON carries the input gate's verdict on the image (``gate``: ``{"ok", "reasons", "scores"}`` of
   :class:`spcxr_monai.gate.InputGate`), as the bundle's own inference writes it to ``gate.json``; a flagged
   image still gets its answer. The bundle config's ``gate`` (``--conf bundle_overrides '{"gate": false}'``)
@@ -28,6 +31,7 @@ from monai.transforms import SaveImaged, SqueezeDimd
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.bundle import BundleInferTask
 
+from spcxr_monai.metrics import load_calibration, screening_verdict
 from spcxr_monai.transforms import SaveDicomSegd
 
 logger = logging.getLogger(__name__)
@@ -82,6 +86,7 @@ class SPCXRBundleInferTask(BundleInferTask):
     ) -> None:
         self.overrides = overrides or {}
         self._gate = None  # the input gate, built at the first request that needs it
+        self._calibration: dict | None = None  # the classifier's calibration record, read at its first answer
         kwargs.setdefault("post_filter", BUNDLE_WRITERS)
         kwargs.setdefault("add_post_restore", False)
         super().__init__(path, conf, type=type or bundle_task_type(path), **kwargs)
@@ -108,8 +113,17 @@ class SPCXRBundleInferTask(BundleInferTask):
             ext = data.get("result_extension") or extension or ".png"
             result = super().writer(data, extension=ext, dtype=data.get("result_dtype") or dtype or "uint8")
         else:
-            result = super().writer(data, extension=extension, dtype=dtype)
+            result_file, result_json = super().writer(data, extension=extension, dtype=dtype)
+            result = result_file, self._with_screening(result_json)
         return self._with_gate(data, *result)
+
+    def _with_screening(self, result_json: Any) -> Any:
+        """Add the screening verdict at the model's calibrated threshold to a classification answer."""
+        if self._calibration is None:
+            self._calibration = load_calibration(os.path.join(self.bundle_path, "models", "model.pt"))
+        scores = {p["label"]: p["score"] for p in (result_json or {}).get("prediction", [])}
+        verdict = screening_verdict(scores, self._calibration)
+        return {**(result_json or {}), "screening": verdict} if verdict else result_json
 
     def _with_gate(self, data: dict[str, Any], result_file: Any, result_json: Any):
         """Add the input gate's verdict on the request's image to the result JSON."""

@@ -11,6 +11,7 @@ from ignite.engine import Engine, Events
 from monai.utils import CommonKeys
 
 from spcxr_monai.handlers.outputs import outputs_with_files
+from spcxr_monai.metrics.calibration import screening_verdict
 from spcxr_monai.utils.atomic import atomic_write
 
 __all__ = ["ClassProbabilityWriter"]
@@ -48,24 +49,10 @@ class ClassProbabilityWriter:
         for item, source in outputs_with_files(engine):
             probs = torch.as_tensor(item[CommonKeys.PRED]).detach().float().cpu().flatten().tolist()
             answer: dict[str, Any] = {name: round(p, 6) for name, p in zip(self.class_names, probs)}
-            screening = self._screening(probs)
+            screening = screening_verdict(dict(zip(self.class_names, probs)), self.calibration)
             if screening:
                 answer["screening"] = screening
             self._results[source or str(len(self._results))] = answer
-
-    def _screening(self, probs: list[float]) -> dict | None:
-        threshold = self.calibration.get("threshold")
-        if threshold is None or "normal" not in self.class_names:
-            return None
-        score = 1.0 - probs[self.class_names.index("normal")]
-        return {
-            "verdict": "abnormal" if score >= threshold else "normal",
-            "abnormal_score": round(score, 6),
-            "threshold": threshold,
-            "target_sensitivity": self.calibration.get("screening", {}).get("target_sensitivity"),
-            "temperature": self.calibration.get("temperature"),
-            "fitted_on": self.calibration.get("fitted_on"),
-        }
 
     def _write(self, engine: Engine) -> None:
         for key, verdict in getattr(engine.state, "gate", {}).items():  # from an InputGateWriter attached before

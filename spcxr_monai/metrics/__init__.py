@@ -7,6 +7,7 @@ from spcxr_monai.metrics.calibration import (
     fit_temperature,
     load_calibration,
     screening_threshold,
+    screening_verdict,
     sensitivity_specificity,
 )
 from spcxr_monai.metrics.classification import classification_report, save_confusion_matrix_png
@@ -44,6 +45,7 @@ __all__ = [
     "prediction_report",
     "read_predictions",
     "screening_threshold",
+    "screening_verdict",
     "segmentation_intervals",
     "sensitivity_specificity",
     "wilson_interval",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -18,6 +19,7 @@ __all__ = [
     "expected_calibration_error",
     "fit_temperature",
     "screening_threshold",
+    "screening_verdict",
     "sensitivity_specificity",
 ]
 
@@ -149,4 +151,29 @@ def screening_threshold(scores: np.ndarray, abnormal: np.ndarray, target_sensiti
         "specificity": tn / n if n else float("nan"),
         "n_abnormal": p,
         "n_normal": n,
+    }
+
+
+def screening_verdict(probabilities: Mapping[str, float], calibration: Mapping) -> dict | None:
+    """The normal-vs-abnormal verdict of one answer at a model's calibrated threshold, with its provenance.
+
+    Args:
+        probabilities: ``{class name: calibrated probability}``.
+        calibration: the model's record (:func:`load_calibration`).
+
+    Returns:
+        ``{"verdict", "abnormal_score", "threshold", "target_sensitivity", "temperature", "fitted_on"}``, or None
+        without a threshold or a ``normal`` class.
+    """
+    threshold = calibration.get("threshold")
+    if threshold is None or "normal" not in probabilities:
+        return None
+    score = 1.0 - float(probabilities["normal"])
+    return {
+        "verdict": "abnormal" if score >= threshold else "normal",
+        "abnormal_score": round(score, 6),
+        "threshold": threshold,
+        "target_sensitivity": calibration.get("screening", {}).get("target_sensitivity"),
+        "temperature": calibration.get("temperature"),
+        "fitted_on": calibration.get("fitted_on"),
     }

@@ -113,6 +113,11 @@ def test_classification_returns_probabilities_of_the_three_classes(served):
     assert result["gate"]["ok"] is True and result["gate"]["scores"]["template_correlation"] > 0.5
     assert sum(scores.values()) == pytest.approx(1.0, abs=1e-4)
     assert all(0.0 <= s <= 1.0 for s in scores.values())
+    # calibrated after training: the screening verdict at the model's threshold, and where it came from
+    screening = result["screening"]
+    assert screening["abnormal_score"] == pytest.approx(1 - scores["normal"], abs=1e-5)
+    assert screening["verdict"] == ("abnormal" if screening["abnormal_score"] >= screening["threshold"] else "normal")
+    assert "internal validation split" in screening["fitted_on"]
 
 
 def test_unknown_image_is_an_error_and_the_server_keeps_serving(served):
