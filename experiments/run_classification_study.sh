@@ -146,4 +146,8 @@ python experiments/pretrain_vs_scratch.py --recipes $E120 $V2 --out $R/classific
 $STUDY --fractions 0.1 --seeds 0 --min-steps 300 --recipes $V2 scratch:5e-4:0.75 --out $R/paired_v2_f10_s0
 spcxr compare "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv" \
     "$R/paired_v2_f10_s0/predictions/f0.1_s0_scratch_5e-4_0.75_covid_val.csv"
+# the ResNet-18 beside them (same subset and seed), then one summary pairing all three
+$STUDY --fractions 0.1 --seeds 0 --min-steps 300 --recipes resnet18:1e-3:1 --out $R/paired_cnn_f10_s0
+python experiments/pretrain_vs_scratch.py --recipes $V2 scratch:5e-4:0.75 resnet18:1e-3:1 --out $R/paired_v2_f10_s0 \
+    --summarise $R/paired_v2_f10_s0/runs.csv $R/paired_cnn_f10_s0/runs.csv
 
