@@ -22,7 +22,6 @@ from spcxr_monai.utils.terminal import on_terminal
 
 __all__ = ["predict_files"]
 
-logger = logging.getLogger(__name__)
 ANNOTATIONS = ("gate", "screening")  # what an answer carries besides its class probabilities
 
 
