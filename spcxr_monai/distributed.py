@@ -18,15 +18,21 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from monai.data import DistributedSampler
+
+from spcxr_monai.errors import ConfigurationError
 
 __all__ = [
     "all_gather_lists",
+    "check_single_process_launch",
     "ddp_device_ids",
     "distributed_device",
+    "distributed_sampler",
     "init_distributed",
     "is_main_process",
     "main_process_dir",
     "on_main_process",
+    "rank_and_world_size",
 ]
 
 
@@ -39,7 +45,7 @@ def _slurm_to_torchrun_env() -> None:
     os.environ["LOCAL_RANK"] = os.environ.get("SLURM_LOCALID", "0")
     os.environ.setdefault("MASTER_PORT", "29500")
     if "MASTER_ADDR" not in os.environ:
-        raise RuntimeError(
+        raise ConfigurationError(
             "under srun, export MASTER_ADDR (the first node's host name) before the run; "
             "see the README's multi-node section"
         )
@@ -51,7 +57,7 @@ def init_distributed(timeout_minutes: int = 30) -> None:
         return
     _slurm_to_torchrun_env()
     if "RANK" not in os.environ:
-        raise RuntimeError(
+        raise ConfigurationError(
             "multi_gpu_train.json runs under torchrun (or srun): RANK / WORLD_SIZE are not set; "
             "use configs/train.json for a single process"
         )
@@ -59,6 +65,34 @@ def init_distributed(timeout_minutes: int = 30) -> None:
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend="nccl" if cuda else "gloo", timeout=timedelta(minutes=timeout_minutes))
+
+
+def check_single_process_launch() -> None:
+    """A one-process config launched as many processes (``torchrun --nproc_per_node=2`` or ``srun -n 2``
+    without ``multi_gpu_train.json``) would train N independent runs into one folder: refuse it."""
+    world = int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")) or 1)
+    if world > 1:
+        raise ConfigurationError(
+            f"launched as {world} processes, but the configs do not include multi_gpu_train.json: each process "
+            "would train alone and write the same files; add configs/multi_gpu_train.json to --config_file "
+            "(last), or launch one process"
+        )
+
+
+def rank_and_world_size() -> tuple[int, int]:
+    """``(rank, world size)`` of the process group, ``(0, 1)`` when not distributed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def distributed_sampler(dataset: Any, shuffle: bool = True, even_divisible: bool = True) -> DistributedSampler | None:
+    """MONAI's ``DistributedSampler`` over ``dataset``, or None for a dataset that holds only this rank's
+    shard already (``shards_itself``, e.g. the pretraining bundle's ``UInt8ImageStore``): one
+    ``multi_gpu_train.json`` for the host path and the device-fed path."""
+    if getattr(dataset, "shards_itself", False):
+        return None
+    return DistributedSampler(dataset, even_divisible=even_divisible, shuffle=shuffle)
 
 
 def distributed_device() -> torch.device:

@@ -13,13 +13,18 @@ import os
 import sys
 from types import TracebackType
 
-__all__ = ["SpcxrError", "find_spcxr_error", "report_errors_briefly"]
+__all__ = ["ConfigurationError", "SpcxrError", "find_spcxr_error", "report_errors_briefly"]
 
 TRACEBACK_ENV = "SPCXR_TRACEBACK"
 
 
 class SpcxrError(Exception):
     """Base of the toolkit's errors: the message names the file (or setting) and the problem."""
+
+
+class ConfigurationError(SpcxrError, ValueError):
+    """A setting, or a combination of configs, that cannot work; the message names it. The same on every
+    rank of a distributed run, so only rank 0 reports it."""
 
 
 def find_spcxr_error(error: BaseException | None) -> SpcxrError | None:
@@ -36,7 +41,10 @@ def find_spcxr_error(error: BaseException | None) -> SpcxrError | None:
 def report_errors_briefly() -> None:
     """Print an uncaught :class:`SpcxrError` as ``error: <message>`` and exit with status 1 instead of the
     traceback MONAI's wrappers make of it; other exceptions, and any when ``$SPCXR_TRACEBACK=1``, keep
-    Python's full traceback. Called in the bundles' ``initialize``."""
+    Python's full traceback. Called in the bundles' ``initialize``.
+
+    Under ``torchrun`` / ``srun`` a :class:`ConfigurationError` is printed by rank 0 only (every rank meets
+    the same one); other errors (e.g. a corrupt file in one rank's shard) by the rank that met them."""
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
@@ -44,12 +52,21 @@ def report_errors_briefly() -> None:
         if own is None or os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
             previous(kind, error, tb)
             return
-        print(f"error: {own}\n(set {TRACEBACK_ENV}=1 for the full traceback)", file=sys.stderr)
+        if not (isinstance(own, ConfigurationError) and _launched_rank() > 0):
+            # to the process's own stderr: torch.distributed's hook hands this one a buffer it prints afterwards,
+            # which an exit from here would lose
+            print(f"error: {own}\n(set {TRACEBACK_ENV}=1 for the full traceback)", file=sys.__stderr__ or sys.stderr)
         # Exit now, status 1: a decoder's native threads (GDCM/ITK after a failed decode) may still be
         # winding down, and a normal interpreter shutdown racing them aborted 1 run in 6 (status 134).
         logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr, sys.__stderr__):
+            if stream is not None:
+                stream.flush()
         os._exit(1)
 
     sys.excepthook = hook
+
+
+def _launched_rank() -> int:
+    """This process's rank as the launcher set it (torchrun's ``RANK``, SLURM's ``SLURM_PROCID``), else 0."""
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")) or 0)

@@ -18,7 +18,7 @@ from monai.inferers import Inferer
 from monai.optimizers import WarmupCosineSchedule
 from monai.utils import set_determinism
 
-from spcxr_monai.distributed import init_distributed, is_main_process
+from spcxr_monai.distributed import check_single_process_launch, init_distributed, is_main_process
 from spcxr_monai.errors import report_errors_briefly
 from spcxr_monai.metrics.calibration import (
     apply_temperature,
@@ -49,6 +49,8 @@ def initialize_run(seed: int = 0, num_threads: int | None = None, distributed: b
     warnings.filterwarnings("ignore", message=r".*get_mask_edges:always_return_as_numpy", category=FutureWarning)
     if distributed:
         init_distributed()
+    else:
+        check_single_process_launch()
     set_determinism(seed=seed)
     configure_threads(num_threads)
 

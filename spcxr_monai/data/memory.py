@@ -6,7 +6,9 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 
-__all__ = ["auto_cache_rate", "available_memory"]
+import torch
+
+__all__ = ["auto_cache_rate", "available_memory", "free_memory"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,15 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def free_memory(device: torch.device | str) -> int | None:
+    """Bytes free for new tensors on ``device``: the GPU's free memory (``torch.cuda.mem_get_info``) or the
+    host's available memory; None where unknown."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    return available_memory() if device.type == "cpu" else None
 
 
 def auto_cache_rate(

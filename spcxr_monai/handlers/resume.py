@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from ignite.engine import Engine
+from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 from monai.handlers import CheckpointLoader
 from monai.transforms import Randomizable, Transform
 
+from spcxr_monai.distributed import all_gather_lists, rank_and_world_size
 from spcxr_monai.errors import SpcxrError
 from spcxr_monai.handlers.checkpoint import latest_checkpoint
 
@@ -127,6 +128,11 @@ class RandomStates:
     :class:`~spcxr_monai.engines.GMMLPrepareBatch`'s mask generator). Stored as tensors and lists, so
     ``torch.load(weights_only=True)`` reads it.
 
+    In a distributed run every rank draws its own streams but only rank 0 writes checkpoints: attached to
+    the trainer (``multi_gpu_train.json`` lists it last among the train handlers, so it runs before the
+    checkpoint saver), it gathers every rank's states at each epoch's end and at the run's end, rank 0
+    saves them all (``{"ranks": [...]}``) and each rank restores its own.
+
     Args:
         transforms: transforms (or ``Compose``) whose random states are saved, in a fixed order.
         stateful: other objects with ``state_dict`` / ``load_state_dict``.
@@ -135,8 +141,18 @@ class RandomStates:
     def __init__(self, transforms: Any = (), stateful: Sequence[Any] = ()) -> None:
         self.transforms = _randomizables(transforms if isinstance(transforms, (list, tuple)) else [transforms])
         self.stateful = list(stateful)
+        self._ranks: list[dict] | None = None  # every rank's states at the last gather
 
-    def state_dict(self) -> dict:
+    def attach(self, engine: Engine) -> None:
+        """Gather the ranks' states where the checkpoint saver writes (nothing to do in one process)."""
+        if rank_and_world_size()[1] > 1:
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self._gather)
+            engine.add_event_handler(Events.COMPLETED, self._gather)
+
+    def _gather(self, _engine: Engine | None = None) -> None:
+        self._ranks = all_gather_lists([self._own_states()])
+
+    def _own_states(self) -> dict:
         return {
             "torch": torch.get_rng_state(),
             "numpy": _numpy_state(np.random.get_state()),  # noqa: NPY002 - the global stream MONAI's seeding sets
@@ -145,7 +161,19 @@ class RandomStates:
             "stateful": [obj.state_dict() for obj in self.stateful],
         }
 
+    def state_dict(self) -> dict:
+        # a checkpoint written before any gather (e.g. on an exception in the first epoch) holds rank 0's only
+        return {"ranks": self._ranks} if self._ranks is not None else self._own_states()
+
     def load_state_dict(self, state: Mapping) -> None:
+        if "ranks" in state:
+            rank, world = rank_and_world_size()
+            if len(state["ranks"]) != world:
+                raise CheckpointMismatchError(
+                    f"random states of {len(state['ranks'])} processes in the checkpoint, {world} in this run: "
+                    "resume with as many processes as the run had (or start a new run folder)"
+                )
+            state = state["ranks"][rank]
         if len(state["transforms"]) != len(self.transforms) or len(state["stateful"]) != len(self.stateful):
             raise CheckpointMismatchError(
                 f"random states of {len(state['transforms'])} transforms in the checkpoint, "

@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 from bundle_helpers import BUNDLES
 
 pytestmark = pytest.mark.slow  # trains bundles under torchrun
@@ -250,3 +253,101 @@ def test_two_nodes_on_one_machine(tmp_path):
         "model.pt",
         "model_final.pt",
     ]
+
+
+# the device-fed path (issue #31): the three configs merged as a user with several GPUs merges them
+DEVICE_FED = _configs("train.json", "data_on_device.json", "multi_gpu_train.json")
+
+
+def _device_fed(root: Path, *extra: str) -> list[str]:
+    return ["training", "--config_file", DEVICE_FED, "--bundle_root", str(root), "--batch_size", "8", *TINY, *extra]
+
+
+def test_device_fed_pretraining_under_torchrun_shards_the_store_and_steps_together(tmp_path):
+    bundle = "spcxr_gmml_pretrain"
+    ddp = _torchrun(bundle, [*_device_fed(tmp_path / "ddp"), "--epochs", "2"])
+    log = ddp.stdout + ddp.stderr
+    holds = re.findall(r"rank (\d) of 2 holds (\d+) of (\d+) images", log)
+    training = [(int(r), int(n)) for r, n, total in holds if int(total) > 20]  # the validation split is 6 images
+    total = next(int(t) for _, _, t in holds if int(t) > 20)
+    assert sorted(r for r, _ in training) == [0, 1]
+    sizes = [n for _, n in training]
+    assert sum(sizes) == total and max(sizes) - min(sizes) <= 1  # disjoint shards of the whole split
+    steps = {int(r): int(s) for r, s in re.findall(r"rank (\d) of 2: (\d+) steps of 8 per epoch", log)}
+    assert steps == {0: min(sizes) // 8, 1: min(sizes) // 8}
+    one = _single(
+        bundle,
+        [
+            "training",
+            "--config_file",
+            _configs("train.json", "data_on_device.json"),
+            "--bundle_root",
+            str(tmp_path / "one"),
+            "--batch_size",
+            "16",
+            "--epochs",
+            "2",
+            *TINY,
+        ],
+    )
+    ddp_metric = _metrics(log, METRIC[bundle])
+    one_metric = _metrics(one.stdout + one.stderr, METRIC[bundle])
+    print(f"device-fed masked L1: two processes {ddp_metric[-1]:.4f}, one process {one_metric[-1]:.4f}")
+    assert len(ddp_metric) == 2 and abs(ddp_metric[-1] - one_metric[-1]) <= TOLERANCE[bundle]
+
+
+def test_device_fed_run_killed_and_resumed_under_torchrun_ends_with_the_uninterrupted_weights(tmp_path):
+    bundle = "spcxr_gmml_pretrain"
+    _torchrun(bundle, [*_device_fed(tmp_path / "straight"), "--epochs", "4"])
+    killed = tmp_path / "killed"
+    launcher = ["--standalone", "--nproc_per_node=2"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", *launcher, "-m", "monai.bundle", "run"]
+        + [*_device_fed(killed), "--epochs", "4"],
+        cwd=BUNDLES / bundle,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_env(),
+        start_new_session=True,  # torchrun and its two workers in one process group, killed together
+    )
+    first = killed / "models" / "checkpoint_checkpoint_epoch=1.pt"
+    deadline = time.monotonic() + 600
+    while not first.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert first.exists() and not (killed / "models" / "model_final.pt").exists()  # killed mid-run
+    resumed = _torchrun(bundle, [*_device_fed(killed), "--epochs", "4"])
+    assert "Resumed from" in resumed.stdout + resumed.stderr
+    expected = torch.load(tmp_path / "straight" / "models" / "model_final.pt", weights_only=True)["network"]
+    got = torch.load(killed / "models" / "model_final.pt", weights_only=True)["network"]
+    for name, value in expected.items():  # each rank's order, augmentation and masks continued as they were
+        assert torch.equal(got[name], value), name
+
+
+@pytest.mark.parametrize(
+    "configs, extra, message",
+    [
+        (
+            DEVICE_FED,
+            ["--train#dataloader#sampler", "$torch.utils.data.SequentialSampler(range(4))"],
+            "takes no sampler",
+        ),
+        (_configs("train.json", "data_on_device.json"), [], "launched as 2 processes"),
+        (DEVICE_FED, ["--store_memory_fraction", "1e-12"], "data_on_device: the store's"),
+    ],
+    ids=["sampler-given-to-the-sharded-loader", "one-process-configs-on-two", "store-does-not-fit"],
+)
+def test_misuse_under_torchrun_ends_in_one_line_naming_it(tmp_path, configs, extra, message):
+    proc = _torchrun(
+        "spcxr_gmml_pretrain",
+        ["training", "--config_file", configs, "--bundle_root", str(tmp_path), "--epochs", "1", *TINY, *extra],
+        check=False,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    errors = [line for line in out.splitlines() if re.match(r"(\[rank\d\]:)?error: ", line)]
+    assert len(errors) == 1 and message in errors[0], out[-4000:]  # once, not once per rank
+    # no traceback from the workers (torchrun's own agent still reports that a worker failed)
+    assert not re.search(r"^\[rank\d\]:\s*Traceback", out, re.M)
+    assert out.count("Traceback (most recent call last)") <= 1, out[-4000:]

@@ -16,7 +16,10 @@ def test_multi_gpu_config_overrides_device_network_and_samplers(bundle):
     parser.read_config([str(configs / "train.json"), str(configs / "multi_gpu_train.json")])
     assert parser["network"]["_target_"] == "torch.nn.parallel.DistributedDataParallel"
     assert parser["train"]["dataloader"]["sampler"] == "@train#sampler"
-    assert parser["train"]["sampler"]["_target_"] == "DistributedSampler"
+    # MONAI's DistributedSampler, or none for a dataset that shards itself (the device-fed store)
+    assert parser["train"]["sampler"]["_target_"] == "spcxr_monai.distributed.distributed_sampler"
+    assert parser["train"]["dataloader"]["shuffle"] == "$@train#sampler is None"
+    assert parser["train"]["trainer"]["train_handlers"].endswith("+ [@random_states]")  # every rank's streams saved
     assert parser["validate"]["dataloader"]["sampler"] == "@validate#sampler"
     assert parser["network"]["module"] == "@network_init"  # the same initialised network, wrapped
     assert parser["initialize"] == [

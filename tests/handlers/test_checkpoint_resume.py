@@ -88,6 +88,31 @@ def test_random_states_continue_every_stream_where_it_was():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_random_states_of_every_rank_are_saved_by_rank_0_and_each_rank_restores_its_own(monkeypatch):
+    import spcxr_monai.handlers.resume as resume
+
+    masks = GMMLPrepareBatch(seed=5)
+    images = {"image": torch.rand(2, 1, 32, 32)}
+    masks(images)
+    states = RandomStates(stateful=[masks])
+    own = states.state_dict()  # one process: its own states, as ever
+    assert set(own) == {"torch", "numpy", "python", "transforms", "stateful"}
+    other = GMMLPrepareBatch(seed=6)  # rank 1's mask stream
+    other(images)
+    rank_1 = RandomStates(stateful=[other]).state_dict()
+    monkeypatch.setattr(resume, "all_gather_lists", lambda values: [own, rank_1])
+    states._gather()  # what the epoch's end does on every rank under torchrun
+    saved = states.state_dict()
+    assert len(saved["ranks"]) == 2
+    expected = other(images)[1]  # rank 1's next mask
+    monkeypatch.setattr(resume, "rank_and_world_size", lambda: (1, 2))
+    states.load_state_dict(saved)
+    torch.testing.assert_close(masks(images)[1], expected)  # rank 1 continues rank 1's stream, not rank 0's
+    monkeypatch.setattr(resume, "rank_and_world_size", lambda: (0, 3))
+    with pytest.raises(CheckpointMismatchError, match="2 processes in the checkpoint, 3 in this run"):
+        states.load_state_dict(saved)
+
+
 def _tiny_trainer(tmp_path, loss_fn, batches, max_epochs=1):
     net = torch.nn.Linear(4, 1)
     trainer = SupervisedTrainer(
