@@ -7,6 +7,7 @@ shows it over the radiograph. It needs ``highdicom`` (``pip install highdicom``,
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Hashable, Mapping
 from pathlib import Path
@@ -30,6 +31,8 @@ hd, _ = optional_import("highdicom")  # only writing a SEG needs it (the "dicom-
 
 __all__ = ["SaveDicomSeg", "SaveDicomSegd", "SaveDicomSegD", "SaveDicomSegDict"]
 
+logger = logging.getLogger(__name__)
+
 # what OHIF (and Cornerstone's DICOM image loader) take for an image without Image Orientation (Patient)
 VIEWER_DEFAULT_ORIENTATION = [0, 1, 0, 0, 0, -1]
 # the segment's display colour, sRGB (221, 84, 84) as DICOM scaled CIELab (L*, a*, b* to 0..65535); without
@@ -52,10 +55,17 @@ class SaveDicomSeg(Transform):
         algorithm_name: written in the segment's algorithm identification.
         algorithm_version: idem.
         series_number: the SEG series' number.
+        content_creator: who drew or accepted the mask (the signed-in reader): written as the SEG's
+            ``ContentCreatorName`` and named in its series description; None for an unreviewed mask.
 
     The mask is written with the source's ``PixelSpacing`` / ``ImagerPixelSpacing`` when the source
-    has a valid one; the file is written under a temporary name and renamed, so a reader never sees
-    half a file.
+    has a valid one, and with none where it has only invalid ones (zero, negative: the shared
+    ``RG1_J2KI.dcm`` carries 0.000 \\ 0.000), which highdicom would otherwise copy. The source's study and
+    patient values the SEG inherits are copied as they are, except those invalid for their VR (e.g. a
+    56-character Accession Number, an SH of at most 16): those are left empty, all of them type 2, and
+    named in a warning, so the SEG stays valid (``dciodvfy``) and a truncated identifier never points at
+    another study. The file is written under a temporary name and renamed, so a reader never sees half a
+    file.
     """
 
     def __init__(
@@ -69,6 +79,7 @@ class SaveDicomSeg(Transform):
         algorithm_version: str = "0.1.0",
         series_number: int = 100,
         data_root_dir: str | os.PathLike = "",
+        content_creator: str | None = None,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.data_root_dir = data_root_dir
@@ -79,6 +90,7 @@ class SaveDicomSeg(Transform):
         self.algorithm_name = algorithm_name
         self.algorithm_version = algorithm_version
         self.series_number = series_number
+        self.content_creator = content_creator
 
     def __call__(  # type: ignore[override]  # a SEG needs its source file as well as the mask
         self, mask: np.ndarray | torch.Tensor, source_file: str | os.PathLike
@@ -100,6 +112,7 @@ class SaveDicomSeg(Transform):
         array = np.squeeze(array, axis=0) if array.ndim == 3 and array.shape[0] == 1 else array
         source = pydicom.dcmread(source_file, stop_before_pixels=True)  # the header suffices
         source = _name_lossy_compression_method(_blank_unparseable_dates(source))
+        _blank_values_too_long(source, source_file)
         if array.shape != (source.Rows, source.Columns):
             raise CXRInputError(
                 source_file, f"mask of shape {array.shape} does not match the image ({source.Rows}, {source.Columns})"
@@ -118,6 +131,10 @@ class SaveDicomSeg(Transform):
         )
         description.RecommendedDisplayCIELabValue = SEGMENT_CIELAB
         spacing, spacing_attr = pixel_spacing(source)
+        if spacing_attr == "unknown":  # only invalid values there: highdicom would copy them into the SEG
+            for attr in ("PixelSpacing", "ImagerPixelSpacing"):
+                source.pop(attr, None)
+        reader = f"; reader {self.content_creator}" if self.content_creator else ""
         seg = hd.seg.Segmentation(
             source_images=[source],
             pixel_array=array > 0,
@@ -131,7 +148,7 @@ class SaveDicomSeg(Transform):
             manufacturer_model_name=self.algorithm_name,
             software_versions=self.algorithm_version,
             device_serial_number="0",
-            series_description=f"{self.segment_label} ({self.algorithm_name})",
+            series_description=f"{self.segment_label} ({self.algorithm_name}{reader})"[:64],  # LO
             pixel_measures=(
                 hd.PixelMeasuresSequence(pixel_spacing=list(spacing), slice_thickness=None)
                 if spacing_attr != "unknown"
@@ -139,6 +156,8 @@ class SaveDicomSeg(Transform):
             ),
         )
         _add_plane_orientation_of_projection(seg, source)
+        if self.content_creator:
+            seg.ContentCreatorName = self.content_creator
         folder = self.output_dir
         if self.data_root_dir:  # keep the source's folder below data_root_dir, as MONAI's SaveImage does
             folder = folder / Path(
@@ -179,6 +198,30 @@ def _blank_unparseable_dates(ds: Any) -> Any:
             except ValueError:
                 element.value = ""
     return ds
+
+
+# the longest value of a string VR (DICOM PS3.5 table 6.2-1) among those a SEG inherits from its source
+MAX_LENGTH = {"AE": 16, "CS": 16, "DS": 16, "IS": 12, "LO": 64, "SH": 16}
+
+
+def _blank_values_too_long(ds: Any, source_file: str) -> None:
+    """Empty the top-level string values longer than their VR allows (the shared ``966_fixed.dcm`` has a
+    56-character Accession Number): a SEG copying them would be invalid, and cutting an identifier short
+    could name another study. Each one is logged."""
+    for element in ds:
+        limit = MAX_LENGTH.get(element.VR)
+        values = (
+            element.value if isinstance(element.value, (list, tuple, pydicom.multival.MultiValue)) else [element.value]
+        )
+        if limit and any(len(str(v)) > limit for v in values if v is not None):
+            logger.warning(
+                "%s: %s is longer than its VR %s allows (%d characters): left empty in the SEG",
+                source_file,
+                element.keyword or element.tag,
+                element.VR,
+                limit,
+            )
+            element.value = ""
 
 
 # transfer syntax UID -> LossyImageCompressionMethod (DICOM PS3.3 C.7.6.1.1.5.1)

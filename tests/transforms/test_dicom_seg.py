@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +68,26 @@ def test_wrong_size_or_non_dicom_source_is_refused(tmp_path, dicom_dir):
     with pytest.raises(CXRInputError, match="needs a DICOM source"):
         SaveDicomSeg(tmp_path)(np.zeros((1, 256, 256)), png)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["966_fixed.dcm", "966_broken_stream.dcm", "RG1_J2KI.dcm", "RG1_JLSN.dcm"])
+def test_every_seg_is_valid_to_dciodvfy_and_names_its_reader(tmp_path, dicom_dir, name):
+    """dciodvfy (Debian's dicom3tools, David Clunie's validator) reports no error in the SEG of each shared
+    radiograph: not the source's zero Pixel Spacing (RG1_*), not its 56-character Accession Number (966_*)."""
+    if not shutil.which("dciodvfy"):
+        pytest.skip("dciodvfy is not installed (Debian: apt-get install dicom3tools; .ci/run installs it)")
+    source = pydicom.dcmread(dicom_dir / name, stop_before_pixels=True)
+    path = SaveDicomSeg(tmp_path, content_creator="reader_one")(
+        _rectangle(source.Rows, source.Columns), dicom_dir / name
+    )
+    report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    errors = [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
+    assert errors == []
+    seg = pydicom.dcmread(path, stop_before_pixels=True)
+    assert str(seg.ContentCreatorName) == "reader_one" and "reader reader_one" in seg.SeriesDescription
+    assert seg.StudyInstanceUID == source.StudyInstanceUID  # the links a viewer needs are never blanked
+    if len(str(source.get("AccessionNumber", ""))) > 16:
+        assert seg.AccessionNumber == ""  # invalid inherited value left empty, not cut to another number
+    spacing = seg.SharedFunctionalGroupsSequence[0].get("PixelMeasuresSequence")
+    if name.startswith("RG1"):  # only 0 \ 0 in the source: no spacing rather than an invalid one
+        assert spacing is None or "PixelSpacing" not in spacing[0]
