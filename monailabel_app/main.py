@@ -43,8 +43,10 @@ import concurrent.futures
 import logging
 import os
 import sys
+from typing import Any
 
 from fastapi import HTTPException
+from lib import audit
 from lib.concurrency import InferenceQueue, apply_default_settings, serve_inference_in_threads, timeout_error
 from lib.dicomweb import RADIOGRAPH_MODALITIES, RadiographDICOMwebDatastore
 from lib.infers import SPCXRBundleInferTask, parse_overrides
@@ -162,17 +164,33 @@ class SPCXRApp(MONAILabelApp):
 
     def infer(self, request, datastore=None):
         """MONAI Label's ``infer``; a bad image is answered 422 with the file and the problem, an inference
-        past ``MONAI_LABEL_INFER_TIMEOUT`` 504, not a bare 500."""
+        past ``MONAI_LABEL_INFER_TIMEOUT`` 504, not a bare 500. Each one, answered or not, is a line of the
+        audit log (``lib/audit.py``) naming the signed-in reader."""
+        model, image = request.get("model", "?"), request.get("image", "?")
         try:
-            return super().infer(request, datastore)
+            result = super().infer(request, datastore)
         except concurrent.futures.TimeoutError as e:
             seconds = request.get("timeout", settings.MONAI_LABEL_INFER_TIMEOUT)
-            raise timeout_error(request.get("model", "?"), request.get("image", "?"), seconds) from e
+            audit.record("infer", f"timeout after {seconds:g} s", model, **self._study_and_series(image))
+            raise timeout_error(model, image, seconds) from e
         except Exception as e:
             cause = find_spcxr_error(e)  # a bad file or setting, which MONAI's transforms wrap
+            outcome = f"refused: {cause}" if cause is not None else f"failed: {type(e).__name__}"
+            audit.record("infer", outcome, model, **self._study_and_series(image))
             if cause is None:
                 raise
             raise HTTPException(status_code=422, detail=str(cause)) from e
+        answer = result.get("params") if isinstance(result, dict) else None
+        audit.record("infer", "answered", model, **self._study_and_series(image), **_answer_summary(answer))
+        return result
+
+    def _study_and_series(self, image: str) -> dict[str, str]:
+        """The study and series of an image id (a series UID in a PACS) for the audit log."""
+        try:
+            study = self.datastore().get_image_info(image).get("StudyInstanceUID", "")
+        except Exception:  # the audit line is written anyway, without the study
+            study = ""
+        return {"study": str(study or ""), "series": image}
 
     def _download_dcmqi_tools(self) -> None:
         """Nothing to download: DICOM SEG is written with highdicom, not dcmqi (fetched from GitHub)."""
@@ -193,3 +211,19 @@ class SPCXRApp(MONAILabelApp):
 
     def init_strategies(self) -> dict[str, Strategy]:
         return {"random": Random(), "first": First()}
+
+
+def _answer_summary(answer: Any) -> dict[str, Any]:
+    """What the audit log keeps of an answer: the top class and the screening verdict of a classification,
+    the input gate's verdict; a segmentation's mask stays with the result."""
+    if not isinstance(answer, dict):
+        return {}
+    summary: dict[str, Any] = {}
+    if answer.get("prediction"):
+        top = max(answer["prediction"], key=lambda p: p.get("score", 0))
+        summary["answer"] = f"{top.get('label')} {top.get('score', 0):.3f}"
+    if isinstance(answer.get("screening"), dict):
+        summary["screening"] = answer["screening"].get("verdict")
+    if isinstance(answer.get("gate"), dict):
+        summary["gate_ok"] = answer["gate"].get("ok")
+    return summary

@@ -33,6 +33,8 @@ from monailabel.utils.others.generic import md5_digest
 from PIL import Image
 from pydicom.dataset import Dataset
 
+from lib import audit
+from lib.identity import current_reader
 from spcxr_monai.transforms.dicom_seg import SaveDicomSeg
 
 logger = logging.getLogger(__name__)
@@ -136,21 +138,34 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
     def save_label(
         self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any], label_id: str = ""
     ) -> str:
-        """Keep the label in the cache; a ``final`` one also goes to the PACS as a DICOM SEG of the image."""
-        if label_tag == DefaultLabelTag.FINAL:
-            source = self.get_image_uri(image_id)
-            with tempfile.TemporaryDirectory() as folder:
-                seg = SaveDicomSeg(folder, segment_label=self._segment_label)(read_mask(label_filename) > 0, source)
-                series_uid = dicom_web_upload_dcm(str(seg), self._client)
-            if not series_uid:
-                raise RuntimeError(f"the PACS did not confirm storing the DICOM SEG of series {image_id}")
-            logger.info(f"DICOM SEG of {image_id} stored as series {series_uid}")
-            DICOMWebDatastore.get_labeled_images.cache_clear()  # else "completed" lags for the cache's 2 hours
-            image_info = self.get_image_info(image_id)
-            label_info = {
-                **label_info,
-                "SeriesInstanceUID": series_uid,
-                "Modality": "SEG",
-                **{k: image_info.get(k) for k in ("PatientID", "StudyInstanceUID")},
-            }
-        return LocalDatastore.save_label(self, image_id, label_filename, label_tag, label_info)
+        """Keep the label in the cache; a ``final`` one also goes to the PACS as a DICOM SEG of the image, signed
+        by the reader who saved it (``ContentCreatorName``, the series description). Audited either way."""
+        reader = current_reader.get()
+        study = ""
+        try:
+            if label_tag == DefaultLabelTag.FINAL:
+                source = self.get_image_uri(image_id)
+                with tempfile.TemporaryDirectory() as folder:
+                    saver = SaveDicomSeg(folder, segment_label=self._segment_label, content_creator=reader)
+                    seg = saver(read_mask(label_filename) > 0, source)
+                    series_uid = dicom_web_upload_dcm(str(seg), self._client)
+                if not series_uid:
+                    raise RuntimeError(f"the PACS did not confirm storing the DICOM SEG of series {image_id}")
+                logger.info(f"DICOM SEG of {image_id} by {reader or 'an unnamed reader'} stored as series {series_uid}")
+                DICOMWebDatastore.get_labeled_images.cache_clear()  # else "completed" lags for the cache's 2 hours
+                image_info = self.get_image_info(image_id)
+                study = str(image_info.get("StudyInstanceUID") or "")
+                label_info = {
+                    **label_info,
+                    "SeriesInstanceUID": series_uid,
+                    "Modality": "SEG",
+                    "ContentCreatorName": reader or "",
+                    **{k: image_info.get(k) for k in ("PatientID", "StudyInstanceUID")},
+                }
+            saved = LocalDatastore.save_label(self, image_id, label_filename, label_tag, label_info)
+        except Exception as e:
+            audit.record("save_label", f"failed: {e}", label_tag, study=study, series=image_id)
+            raise
+        seg_series = label_info.get("SeriesInstanceUID", "") if label_tag == DefaultLabelTag.FINAL else ""
+        audit.record("save_label", f"stored as SEG {seg_series}" if seg_series else "kept", label_tag, study, image_id)
+        return saved
