@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 # what OHIF (and Cornerstone's DICOM image loader) take for an image without Image Orientation (Patient)
 VIEWER_DEFAULT_ORIENTATION = [0, 1, 0, 0, 0, -1]
+# the pixel spacing the same viewers assume for an image without a valid one (in pixels, not mm)
+VIEWER_DEFAULT_SPACING = (1.0, 1.0)
 # the segment's display colour, sRGB (221, 84, 84) as DICOM scaled CIELab (L*, a*, b* to 0..65535); without
 # one OHIF warns on every SEG it opens and picks a colour itself
 SEGMENT_CIELAB = [35654, 46650, 40241]
@@ -59,8 +61,9 @@ class SaveDicomSeg(Transform):
             ``ContentCreatorName`` and named in its series description; None for an unreviewed mask.
 
     The mask is written with the source's ``PixelSpacing`` / ``ImagerPixelSpacing`` when the source
-    has a valid one, and with none where it has only invalid ones (zero, negative: the shared
-    ``RG1_J2KI.dcm`` carries 0.000 \\ 0.000), which highdicom would otherwise copy. The source's study and
+    has a valid one; where it has only invalid ones (zero, negative: the shared ``RG1_J2KI.dcm`` carries
+    0.000 \\ 0.000, which highdicom would copy), with the grid viewers assume for such an image (1 \\ 1, pixels,
+    not a measurement): DICOM needs a positive value there and OHIF a value to place the SEG. The source's study and
     patient values the SEG inherits are copied as they are, except those invalid for their VR (e.g. a
     56-character Accession Number, an SH of at most 16): those are left empty, all of them type 2, and
     named in a warning, so the SEG stays valid (``dciodvfy``) and a truncated identifier never points at
@@ -149,10 +152,11 @@ class SaveDicomSeg(Transform):
             software_versions=self.algorithm_version,
             device_serial_number="0",
             series_description=f"{self.segment_label} ({self.algorithm_name}{reader})"[:64],  # LO
-            pixel_measures=(
-                hd.PixelMeasuresSequence(pixel_spacing=list(spacing), slice_thickness=None)
-                if spacing_attr != "unknown"
-                else None
+            # a source without a valid spacing: the pixel grid viewers assume for it (Cornerstone: 1 \\ 1), as the
+            # orientation below; OHIF cannot place a SEG without one, and a copied 0 \\ 0 is invalid DICOM
+            pixel_measures=hd.PixelMeasuresSequence(
+                pixel_spacing=list(spacing) if spacing_attr != "unknown" else list(VIEWER_DEFAULT_SPACING),
+                slice_thickness=None,
             ),
         )
         _add_plane_orientation_of_projection(seg, source)

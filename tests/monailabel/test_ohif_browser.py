@@ -1,14 +1,17 @@
 """The reading room in a real browser: MONAI Label's bundled OHIF viewer, in headless Chromium (Debian's
-package, driven by Playwright), over Orthanc's radiographs through the MONAI Label server.
+package, driven by Playwright), over Orthanc's radiographs through the MONAI Label server, all of it reached as a
+reader reaches it: through the reading room's nginx (``monailabel_app/reading_room.py``), over HTTPS with the
+room's self-signed certificate trusted for the test (its public key pinned in Chromium), signed in as alice.
 
 It checks what a radiologist sees: the study list shows the CR and the DX study; the CR is drawn (the
 viewport correlates with the image's own pixels, placed where Cornerstone says it put them); after lung
 segmentation (through the API, as the MONAI Label panel does, stored back as DICOM SEG) and a reload,
-the SEG is drawn over the radiograph inside the lung fields, where the model's mask is and nowhere else.
+the SEG is drawn over the radiograph inside the lung fields, where the model's mask is and nowhere else, and
+the SEG stored in the PACS names alice as its content creator.
 Screenshots are kept in ``$SPCXR_TEST_ARTIFACTS`` (default ``test-artifacts/``) / ``ohif``.
 
 Skipped, with the reason, only where Chromium, Playwright, Orthanc or its GDCM plugin is missing
-(``.ci/run`` installs them).
+or nginx (``.ci/run`` installs them).
 """
 
 from __future__ import annotations
@@ -16,13 +19,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import orthanc_pacs as pacs
+import pydicom
 import pytest
-from label_server import REPO_ROOT, pacs_server, post, put_label
+import reading_room_server as rooms
+from label_server import REPO_ROOT
 from PIL import Image
+from reading_room_server import PASSWORDS, multipart_label, request
 
 from spcxr_monai.transforms import LoadCXR
 
@@ -67,36 +74,46 @@ def _missing() -> str:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "Playwright for Python is not installed (pip install playwright; its browser download is not needed)"
+    if not shutil.which("nginx") or not shutil.which("openssl"):
+        return "nginx or openssl is not installed (Debian: apt-get install nginx-light openssl)"
     return pacs.missing() or pacs.missing_transcoding()
 
 
 @pytest.fixture(scope="module")
-def reading_room(trained, dicom_dir, tmp_path_factory):
-    """Orthanc with the CR and DX studies, MONAI Label over it; yields (app url, {modality: DICOM header})."""
+def room(trained, dicom_dir, tmp_path_factory):
+    """The reading room with the CR and DX studies in its Orthanc."""
     reason = _missing()
     if reason:
         pytest.skip(reason)
     files = {name: (dicom_dir / name).read_bytes() for name in FILES.values()}
-    with pacs_server(trained, files, tmp_path_factory.mktemp("reading_room"), "ohif_server") as (url, _, uploaded):
-        yield url, {modality: uploaded[name] for modality, name in FILES.items()}
+    with rooms.reading_room(trained[1], files, tmp_path_factory.mktemp("reading_room")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
-def browser():
+def reading_room(room):
+    """(the room's HTTPS URL, {modality: DICOM header})."""
+    return room.url, {modality: room.uploaded[name] for modality, name in FILES.items()}
+
+
+@pytest.fixture(scope="module")
+def browser(room):
     from playwright.sync_api import sync_playwright
 
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)
     ARTIFACTS.mkdir(parents=True)
+    trusted = f"--ignore-certificate-errors-spki-list={room.spki_sha256()}"  # this certificate, no other
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_FLAGS, trusted])
         yield chromium
         chromium.close()
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
+    credentials = {"username": "alice", "password": PASSWORDS["alice"]}
+    context = browser.new_context(viewport=VIEWPORT, http_credentials=credentials)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -177,13 +194,18 @@ def test_the_cr_is_drawn_as_its_pixels(reading_room, page, dicom_dir):
     assert not page.errors, page.errors
 
 
-def test_the_lung_seg_is_drawn_inside_the_lung_fields(reading_room, page):
+def test_the_lung_seg_is_drawn_inside_the_lung_fields(room, reading_room, page, tmp_path):
     url, headers = reading_room
     series = str(headers["CR"].SeriesInstanceUID)
-    mask_png = post(f"{url}/infer/lung_segmentation?image={series}&output=image")  # what the panel runs
+    path = f"/infer/lung_segmentation?image={series}&output=image"
+    status, mask_png = request(room, path, "alice", method="POST", data=b"")  # what the panel runs
+    assert status == 200
     (ARTIFACTS / "cr_model_mask.png").write_bytes(mask_png)
     mask = np.asarray(Image.open(ARTIFACTS / "cr_model_mask.png")) > 0
-    assert put_label(f"{url}/datastore/label?image={series}&tag=final", mask_png)["image"] == series  # as SEG
+    body, form = multipart_label(mask_png)
+    status, answer = request(room, f"/datastore/label?image={series}&tag=final", "alice", "PUT", body, form)
+    assert status == 200 and json.loads(answer)["image"] == series  # stored as SEG, signed by alice
+    _check_the_stored_seg_names(room, str(headers["CR"].StudyInstanceUID), "alice", tmp_path)
 
     _open_viewer(page, url, headers["CR"].StudyInstanceUID)  # the reload: the SEG is in the study now
     seg = page.locator("[data-cy^='study-browser-thumbnail']", has_text="SEG")
@@ -206,3 +228,16 @@ def test_the_lung_seg_is_drawn_inside_the_lung_fields(reading_room, page):
     assert on_mask > 0.97, f"{1 - on_mask:.1%} of the overlay lies outside the model's lung mask"
     assert covered > 0.9, f"the overlay covers {covered:.1%} of the model's lung mask"
     assert not page.errors, page.errors
+
+
+def _check_the_stored_seg_names(room, study: str, reader: str, tmp_path: Path) -> None:
+    """The SEG in Orthanc for ``study`` has ``reader`` as its content creator."""
+    query = json.dumps({"Level": "Instance", "Query": {"StudyInstanceUID": study, "Modality": "SEG"}}).encode()
+    req = urllib.request.Request(f"{room.orthanc}/tools/find", data=query, method="POST", headers=room.orthanc_auth)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        (instance,) = json.loads(r.read())
+    req = urllib.request.Request(f"{room.orthanc}/instances/{instance}/file", headers=room.orthanc_auth)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        (tmp_path / "seg.dcm").write_bytes(r.read())
+    seg = pydicom.dcmread(tmp_path / "seg.dcm", stop_before_pixels=True)
+    assert str(seg.ContentCreatorName) == reader and f"reader {reader}" in seg.SeriesDescription

@@ -89,5 +89,5 @@ def test_every_seg_is_valid_to_dciodvfy_and_names_its_reader(tmp_path, dicom_dir
     if len(str(source.get("AccessionNumber", ""))) > 16:
         assert seg.AccessionNumber == ""  # invalid inherited value left empty, not cut to another number
     spacing = seg.SharedFunctionalGroupsSequence[0].get("PixelMeasuresSequence")
-    if name.startswith("RG1"):  # only 0 \ 0 in the source: no spacing rather than an invalid one
-        assert spacing is None or "PixelSpacing" not in spacing[0]
+    if name.startswith("RG1"):  # only 0 \ 0 in the source: the viewers' grid (pixels), not an invalid copy
+        assert [float(v) for v in spacing[0].PixelSpacing] == [1.0, 1.0]
