@@ -2,6 +2,8 @@
 
     python monailabel_app/loadtest.py --url http://127.0.0.1:8000 --images ID1,ID2,ID3 \
         [--clients 8] [--requests 10] [--pid SERVER_PID] [--json]
+    SPCXR_PASSWORD=... python monailabel_app/loadtest.py --url https://host:8443 --user alice \
+        --cafile reading-room/tls/cert.pem --images ...     # through the reading room's proxy
 
 Each image is first inferred once by one client (the reference answers); after a warm-up round (each
 client both models once, not counted), ``clients`` threads each send ``requests`` ``/infer`` requests, segmentation and classification mixed,
@@ -9,15 +11,19 @@ images in a different order per client. Every answer must be 200 and equal the r
 (a mixed-up answer is one that does not), or be a refusal (429 / 503) that says when to retry
 (``Retry-After``). Meanwhile a viewer-like ``GET /info/`` every 0.25 s measures whether light requests
 wait behind the inferences. With ``--pid`` the server's resident memory (with its child processes) is read after
-the warm-up and after the run. Standard library only, so it runs from any environment.
+the warm-up and after the run. Through the reading room (``reading_room.py``): ``--user`` signs in (HTTP
+basic, the password from ``$SPCXR_PASSWORD``) and ``--cafile`` trusts its certificate. Standard library only, so
+it runs from any environment.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
+import ssl
 import struct
 import sys
 import threading
@@ -28,6 +34,16 @@ import zlib
 from dataclasses import asdict, dataclass, field
 
 MODELS = ("lung_segmentation", "cxr_classification")
+
+
+def use_credentials(user: str | None, password: str = "", cafile: str | None = None) -> None:
+    """Send every request of this module signed in as ``user`` (HTTP basic) and trust ``cafile`` for HTTPS, as a
+    reader's browser does through the reading room; ``user`` None: back to plain requests."""
+    handlers: list = [urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile))] if cafile else []
+    opener = urllib.request.build_opener(*handlers)
+    if user is not None:
+        opener.addheaders = [("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())]
+    urllib.request.install_opener(opener)
 
 
 @dataclass
@@ -231,7 +247,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=10, help="requests per client")
     parser.add_argument("--pid", type=int, help="the server's process id, to read its resident memory")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--user", help="sign in as this reader (password from $SPCXR_PASSWORD)")
+    parser.add_argument("--cafile", help="the certificate (chain) to trust for https")
     args = parser.parse_args(argv)
+    if args.user or args.cafile:
+        use_credentials(args.user, os.environ.get("SPCXR_PASSWORD", ""), args.cafile)
     result = run(args.url, [i for i in args.images.split(",") if i], args.clients, args.requests, args.pid)
     if args.json:
         print(json.dumps(asdict(result), indent=1))

@@ -416,7 +416,9 @@ def start(folder: Folder, args: argparse.Namespace) -> dict:
         }
         bundles = ",".join(str(Path(b).resolve()) for b in args.bundles)
         cmd = [args.python, "-m", "monailabel.main", "start_server", "--app", str(APP)]
-        cmd += ["--studies", f"http://127.0.0.1:{orthanc_port}/dicom-web", "--conf", "bundles", bundles]
+        studies = args.studies or f"http://127.0.0.1:{orthanc_port}/dicom-web"
+        studies = studies if re.match(r"^https?://", studies) else str(Path(studies).resolve())
+        cmd += ["--studies", studies, "--conf", "bundles", bundles]
         cmd += ["--host", "127.0.0.1", "--port", str(ml_port), "--uvicorn_app", "lib.behind_proxy:app"]
         pid = _spawn(cmd, log, env)
         state["parts"]["monailabel"] = {"pid": pid, "url": f"http://127.0.0.1:{ml_port}", "log": str(log)}
@@ -488,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     go.add_argument("--key", help="its PEM private key")
     go.add_argument("--hostname", nargs="*", default=[], help="further names for the self-signed certificate")
     go.add_argument("--bundles", nargs="+", default=[str(b) for b in DEFAULT_BUNDLES], help="bundle folders")
+    go.add_argument("--studies", help="serve this folder or DICOMweb URL instead of the room's Orthanc (benchmarks)")
     go.add_argument("--dicom-port", type=int, default=None, help="open Orthanc's DICOM port (default: closed)")
     go.add_argument("--python", default=sys.executable, help="python of the MONAI Label environment")
     go.add_argument("--timeout", type=float, default=300, help="seconds MONAI Label may take to start")

@@ -11,6 +11,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -18,9 +19,12 @@ import numpy as np
 import orthanc_pacs as pacs
 import pydicom
 import pytest
-from label_server import with_new_uids
+from label_server import APP, with_new_uids
 from PIL import Image
-from reading_room_server import multipart_label, reading_room, request, run_command
+from reading_room_server import PASSWORDS, multipart_label, reading_room, request, run_command
+
+sys.path.insert(0, str(APP))
+import loadtest
 
 pytestmark = pytest.mark.monailabel
 
@@ -186,6 +190,19 @@ def test_each_readers_labels_carry_their_names_and_a_forged_name_is_never_believ
         report = subprocess.run(["dciodvfy", str(file)], capture_output=True, text=True)
         errors = [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
         assert errors == [], (reader, errors)
+
+
+def test_several_readers_at_once_through_the_proxy_get_their_own_answers(room):
+    """monailabel_app/loadtest.py through nginx with sign-in: 4 readers x 3 requests, both models mixed, on the CR
+    and the DX series of the PACS (the figures beside the direct ones: benchmarks/monailabel_load.py)."""
+    images = [str(room.uploaded[name].SeriesInstanceUID) for name in FILES.values()]
+    loadtest.use_credentials("bob", PASSWORDS["bob"], str(room.certificate))
+    try:
+        result = loadtest.run(room.url, images, clients=4, requests=3)
+    finally:
+        loadtest.use_credentials(None)
+    print(f"through the proxy: p50 {result.p50_seconds:.2f} s, p95 {result.p95_seconds:.2f} s")
+    assert (result.answered, result.failed, result.mixed_up) == (12, 0, 0), result.failures
 
 
 def test_stop_ends_every_part(dicom_dir, trained, tmp_path):
