@@ -9,12 +9,15 @@ holding ``spcxr_lung_segmentation`` and ``spcxr_cxr_classification`` trained bef
 folder of 6 held-out CXRs (5 PNGs, one 1955 x 1841 JPEG 2000 DICOM). For each setting a fresh server gets
 ``monailabel_app/loadtest.py``: a lone request per (model, image) as reference, a warm-up round, then
 ``clients`` x ``requests`` at once, segmentation and classification mixed, while a viewer-like
-``GET /info/`` runs every 0.25 s.
+``GET /info/`` runs every 0.25 s. ``--proxy`` adds the reading room (``monailabel_app/reading_room.py``: nginx
+with TLS and basic sign-in in front of the app's default setting, over the same folder of studies), the clients
+signed in over HTTPS, beside the same setting reached directly.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -28,6 +31,9 @@ sys.path[:0] = [str(REPO / "tests" / "monailabel"), str(REPO / "tests"), str(REP
 
 import loadtest  # noqa: E402
 from label_server import server, train_bundles  # noqa: E402
+from reading_room_server import PASSWORDS, run_command  # noqa: E402
+
+PROXIED = "this app's default, through the reading room's nginx (TLS, basic sign-in)"
 
 SETTINGS = {  # name: (environment, start_server arguments)
     "MONAI Label 0.8's own (on the event loop, inline)": ({}, ("--conf", "monailabel_inference", "true")),
@@ -56,6 +62,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--settings", nargs="*", type=int, help="indices of SETTINGS to run (default: all)")
+    parser.add_argument("--proxy", action="store_true", help="also through the reading room's proxy")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "monailabel_load_cpu.md")
     args = parser.parse_args()
 
@@ -73,6 +80,9 @@ def main() -> None:
             result = loadtest.run(url, images, args.clients, args.requests, pid=proc.pid)
         rows.append((name, result))
         print(name, asdict(result), flush=True)
+    if args.proxy:
+        rows.append((PROXIED, _through_the_proxy(work, bundles, images, args)))
+        print(PROXIED, asdict(rows[-1][1]), flush=True)
 
     lines = [
         "# Several users on one MONAI Label server (`benchmarks/monailabel_load.py`)",
@@ -99,6 +109,24 @@ def main() -> None:
     args.out.write_text("\n".join(lines) + "\n")
     print(f"written {args.out}")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def _through_the_proxy(work: Path, bundles: dict, images: list[str], args: argparse.Namespace) -> loadtest.LoadResult:
+    """The reading room over the same studies, the clients signed in as alice over HTTPS."""
+    folder = work / "reading_room"
+    added = run_command(folder, "users", "add", "alice", "--password-stdin", stdin=PASSWORDS["alice"] + "\n")
+    assert added.returncode == 0, added.stderr
+    bundle_args = [str(b) for b in bundles.values()]
+    started = run_command(folder, "start", "--studies", str(work / "studies"), "--bundles", *bundle_args)
+    if started.returncode != 0:
+        raise SystemExit(f"the reading room did not start:\n{started.stderr}")
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        loadtest.use_credentials("alice", PASSWORDS["alice"], state["certificate"])
+        return loadtest.run(state["url"], images, args.clients, args.requests, pid=state["parts"]["monailabel"]["pid"])
+    finally:
+        loadtest.use_credentials(None)
+        run_command(folder, "stop")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ Start it (in the MONAI Label environment made by ``monailabel_app/install.sh``):
         --conf bundles bundles/spcxr_lung_segmentation,bundles/spcxr_cxr_classification
 
 Always pass ``--host 127.0.0.1`` (MONAI Label binds 0.0.0.0, every network interface, by default, and
-this app adds no authentication: it would serve patient images to the whole network). Serving beyond
-this machine needs MONAI Label's own authentication first (``MONAI_LABEL_AUTH_ENABLE=true`` with a
-Keycloak realm in ``MONAI_LABEL_AUTH_REALM_URI``; see ``monailabel_app/README.md``).
+this app adds no authentication of its own: it would serve patient images to the whole network). Beyond
+this machine, use ``monailabel_app/reading_room.py`` (nginx with TLS and sign-in in front, this app on loopback
+behind ``lib.behind_proxy``) or MONAI Label's own authentication (``MONAI_LABEL_AUTH_ENABLE=true`` with a
+Keycloak realm in ``MONAI_LABEL_AUTH_REALM_URI``; see docs/deployment.md).
 
 ``--conf`` values:
 
