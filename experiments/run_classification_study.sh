@@ -158,3 +158,19 @@ python experiments/pretrain_vs_scratch.py --work runs/study_stage5 --pretrained 
 spcxr compare $R/scaling/stage5_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv \
     "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv"
 
+#     stage 6: a warm restart from stage 5 (SPCXR_RUNS=/work/runs, from a frozen worktree, one thread:
+#     STAGE_INIT=runs/stage5_init.pt STAGE_RUN=/work/runs/gmml_stage6 OMP_NUM_THREADS=1 \
+#         bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 140), saved with
+#     stage_state.py save /work/runs/gmml_stage6/models/model.pt experiments/release/stages/stage6
+python experiments/release/stage_state.py restore experiments/release/stages/stage6 runs/stage6_init.pt
+python experiments/pretrain_vs_scratch.py --work runs/study_stage6 --pretrained runs/stage6_init.pt --fractions 0.1 \
+    --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage6_f10_s0
+spcxr compare $R/scaling/stage6_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv \
+    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv"
+# 16. The anchors' fine-tuning recipe (issue #29), where it is cheap: layer decay 0.65 (EVA-X / medical_mae use
+#     0.55; ours 0.75) with encoder v2 at 10% labels, 3 seeds (one thread, beside a pretraining on the other core),
+#     against step 12's v2 rows at 0.75
+$STUDY --work runs/study_recipe --fractions 0.1 --seeds 0 1 2 --min-steps 300 \
+    --recipes gmml@gmml-vit-tiny16-cxr128-v2:5e-4:0.65 --out $R/recipe_v2_ld065/f10
+python experiments/pretrain_vs_scratch.py --recipes $V2 gmml@gmml-vit-tiny16-cxr128-v2:5e-4:0.65 \
+    --out $R/recipe_v2_ld065 --summarise $R/classification_v2/f10_*/runs.csv $R/recipe_v2_ld065/f10/runs.csv
