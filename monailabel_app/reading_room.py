@@ -430,8 +430,10 @@ def start(folder: Folder, args: argparse.Namespace) -> dict:
         _prepare_runtime(folder)
         log = folder.logs / "nginx-error.log"
         conf = folder.nginx / "nginx.conf"
-        _run(["nginx", "-t", "-q", "-c", str(conf), "-p", str(folder.nginx)], f"checking {conf}")
-        pid = _spawn(["nginx", "-c", str(conf), "-p", str(folder.nginx), "-g", "daemon off;"], log)
+        # -e: the start-up log too is ours (a user other than root cannot open Debian's /var/log/nginx/)
+        nginx = ["nginx", "-c", str(conf), "-p", str(folder.nginx), "-e", str(log)]
+        _run([*nginx, "-t", "-q"], f"checking {conf}")
+        pid = _spawn([*nginx, "-g", "daemon off;"], log)
         probe_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         url = f"https://{probe_host if ':' not in probe_host else f'[{probe_host}]'}:{port}"
         state["parts"]["nginx"] = {"pid": pid, "url": url, "log": str(log)}
