@@ -151,7 +151,9 @@ $STUDY --fractions 0.1 --seeds 0 --min-steps 300 --recipes resnet18:1e-3:1 --out
 python experiments/pretrain_vs_scratch.py --recipes $V2 scratch:5e-4:0.75 resnet18:1e-3:1 --out $R/paired_v2_f10_s0 \
     --summarise $R/paired_v2_f10_s0/runs.csv $R/paired_cnn_f10_s0/runs.csv
 # 15. The scaling table (issue #29): each pretraining stage's encoder at 10% labels, seed 0, the same recipe
-#     (stage 5: experiments/release/stages/stage5, restored with stage_state.py; 2 threads, the machine to itself)
+#     (stage 5: experiments/release/stages/stage5, restored with stage_state.py; 2 threads, the machine to itself;
+#     only the latest stage stays in the tree: stage 5's files come back with
+#     git checkout dda014e -- experiments/release/stages/stage5.pt.xz experiments/release/stages/stage5.json)
 python experiments/release/stage_state.py restore experiments/release/stages/stage5 runs/stage5_init.pt
 python experiments/pretrain_vs_scratch.py --work runs/study_stage5 --pretrained runs/stage5_init.pt --fractions 0.1 \
     --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage5_f10_s0
