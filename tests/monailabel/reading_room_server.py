@@ -7,6 +7,7 @@ import base64
 import contextlib
 import io
 import json
+import shutil
 import ssl
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orthanc_pacs as pacs
 import pydicom
 from label_server import APP, label_python
 from processes import free_port
@@ -54,9 +56,29 @@ class Room:
         )
         return base64.b64encode(digest.stdout).decode()
 
+    def stored_seg(self, study: str, path: Path) -> Path:
+        """The one DICOM SEG Orthanc holds in ``study``, downloaded to ``path``."""
+        query = json.dumps({"Level": "Instance", "Query": {"StudyInstanceUID": study, "Modality": "SEG"}}).encode()
+        req = urllib.request.Request(f"{self.orthanc}/tools/find", data=query, method="POST", headers=self.orthanc_auth)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            (instance,) = json.loads(r.read())
+        req = urllib.request.Request(f"{self.orthanc}/instances/{instance}/file", headers=self.orthanc_auth)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            path.write_bytes(r.read())
+        return path
+
     def audit(self) -> list[dict]:
         path = self.folder / "logs" / "audit.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def missing(tools: tuple[str, ...] = ("nginx", "openssl")) -> str:
+    """Why the reading room cannot run here ("" when it can): its Debian tools, Orthanc and its plugins."""
+    packages = {"nginx": "nginx-light", "openssl": "openssl", "dciodvfy": "dicom3tools"}
+    for tool in tools:
+        if not shutil.which(tool):
+            return f"{tool} is not installed (Debian: apt-get install {packages[tool]}; .ci/run installs it)"
+    return pacs.missing() or pacs.missing_transcoding()
 
 
 def basic(user: str | None, password: str | None = None) -> dict:

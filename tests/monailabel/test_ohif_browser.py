@@ -19,11 +19,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import urllib.request
 from pathlib import Path
 
 import numpy as np
-import orthanc_pacs as pacs
 import pydicom
 import pytest
 import reading_room_server as rooms
@@ -74,9 +72,7 @@ def _missing() -> str:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "Playwright for Python is not installed (pip install playwright; its browser download is not needed)"
-    if not shutil.which("nginx") or not shutil.which("openssl"):
-        return "nginx or openssl is not installed (Debian: apt-get install nginx-light openssl)"
-    return pacs.missing() or pacs.missing_transcoding()
+    return rooms.missing()
 
 
 @pytest.fixture(scope="module")
@@ -232,12 +228,5 @@ def test_the_lung_seg_is_drawn_inside_the_lung_fields(room, reading_room, page, 
 
 def _check_the_stored_seg_names(room, study: str, reader: str, tmp_path: Path) -> None:
     """The SEG in Orthanc for ``study`` has ``reader`` as its content creator."""
-    query = json.dumps({"Level": "Instance", "Query": {"StudyInstanceUID": study, "Modality": "SEG"}}).encode()
-    req = urllib.request.Request(f"{room.orthanc}/tools/find", data=query, method="POST", headers=room.orthanc_auth)
-    with urllib.request.urlopen(req, timeout=30) as r:
-        (instance,) = json.loads(r.read())
-    req = urllib.request.Request(f"{room.orthanc}/instances/{instance}/file", headers=room.orthanc_auth)
-    with urllib.request.urlopen(req, timeout=30) as r:
-        (tmp_path / "seg.dcm").write_bytes(r.read())
-    seg = pydicom.dcmread(tmp_path / "seg.dcm", stop_before_pixels=True)
+    seg = pydicom.dcmread(room.stored_seg(study, tmp_path / "seg.dcm"), stop_before_pixels=True)
     assert str(seg.ContentCreatorName) == reader and f"reader {reader}" in seg.SeriesDescription

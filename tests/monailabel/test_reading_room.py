@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,9 +15,9 @@ import urllib.error
 import urllib.request
 
 import numpy as np
-import orthanc_pacs as pacs
 import pydicom
 import pytest
+import reading_room_server as rooms
 from label_server import APP, with_new_uids
 from PIL import Image
 from reading_room_server import PASSWORDS, multipart_label, reading_room, request, run_command
@@ -54,10 +53,7 @@ ROUTES = [
 
 
 def _missing() -> str:
-    for tool, package in (("nginx", "nginx-light"), ("openssl", "openssl"), ("dciodvfy", "dicom3tools")):
-        if not shutil.which(tool):
-            return f"{tool} is not installed (Debian: apt-get install {package}; .ci/run installs it)"
-    return pacs.missing() or pacs.missing_transcoding()
+    return rooms.missing(("nginx", "openssl", "dciodvfy"))
 
 
 @pytest.fixture(scope="module")
@@ -181,15 +177,7 @@ def test_each_readers_labels_carry_their_names_and_a_forged_name_is_never_believ
     # the SEGs in the PACS: signed by their readers, valid to dciodvfy
     for reader, modality in (("alice", "CR"), ("bob", "DX")):
         study = str(room.uploaded[FILES[modality]].StudyInstanceUID)
-        req = urllib.request.Request(f"{room.orthanc}/tools/find", method="POST", headers=room.orthanc_auth)
-        query = {"Level": "Instance", "Query": {"StudyInstanceUID": study, "Modality": "SEG"}}
-        req.data = json.dumps(query).encode()
-        with urllib.request.urlopen(req, timeout=30) as r:
-            (instance,) = json.loads(r.read())
-        file = tmp_path / f"{reader}_seg.dcm"
-        req = urllib.request.Request(f"{room.orthanc}/instances/{instance}/file", headers=room.orthanc_auth)
-        with urllib.request.urlopen(req, timeout=30) as r:
-            file.write_bytes(r.read())
+        file = room.stored_seg(study, tmp_path / f"{reader}_seg.dcm")
         seg = pydicom.dcmread(file, stop_before_pixels=True)
         assert str(seg.ContentCreatorName) == reader and f"reader {reader}" in seg.SeriesDescription
         report = subprocess.run(["dciodvfy", str(file)], capture_output=True, text=True)
