@@ -13,12 +13,13 @@ validation split). The model kept is the one with the best validation macro AUC 
 - the pediatric set (another hospital, never trained on) as normal vs pneumonia: predicted
   pneumonia = argmax is not "normal", score = 1 - p(normal); minus near-duplicates of ``covid-qu-ex/train``.
 
-A recipe is ``INIT[@ENCODER]:LR:LAYER_DECAY[:DROP_PATH]``: ``gmml`` (the ``--pretrained`` encoder; ``gmml@NAME``
+A recipe is ``INIT[@ENCODER]:LR:LAYER_DECAY[:DROP_PATH][+OPTION...]``: ``gmml`` (the ``--pretrained`` encoder; ``gmml@NAME``
 the encoder released as ``NAME`` in ``spcxr_monai/pretrained``), ``scratch`` (the same ViT, random init) or
 ``resnet18`` / ``densenet121`` (MONAI CNNs from scratch, what a user would pick instead). Every
 recipe gets the same data, epochs, batch size, augmentation, schedule and seeds; ``LR`` is the
 head's learning rate, ``LAYER_DECAY`` the layer-wise decay of the ViT encoder (1: none), ``DROP_PATH``
-the ViT's stochastic depth (the bundle's ``drop_path``; 0 when left out). Writes
+the ViT's stochastic depth (the bundle's ``drop_path``; 0 when left out); ``+strongaug`` adds the bundle's
+``configs/strong_augmentation.json`` (RandAugment-like intensity operations and a small affine). Writes
 ``runs.csv`` (one row per run), ``summary.md`` (mean ± std over seeds) and ``summary.png``.
 
     python experiments/pretrain_vs_scratch.py --recipes R... --summarise A/runs.csv B/runs.csv --out DIR
@@ -50,17 +51,24 @@ CLASSES, CLASS_MAP = task_classes("3class")
 NORMAL = CLASSES.index("normal")
 CNNS = ("resnet18", "densenet121")
 TEXT_COLUMNS = ("init", "recipe")
+# recipe options: the classification bundle's config files each adds to train.json
+RECIPE_OPTIONS = {"strongaug": "strong_augmentation.json"}
 
 
 def parse_recipe(spec: str) -> dict:
-    """``INIT[@ENCODER]:LR:LAYER_DECAY[:DROP_PATH]`` -> ``{"init", "encoder", "lr", "layer_decay", "drop_path",
-    "name"}``.
+    """``INIT[@ENCODER]:LR:LAYER_DECAY[:DROP_PATH][+OPTION...]`` -> ``{"init", "encoder", "lr", "layer_decay",
+    "drop_path", "configs", "name"}``.
 
     ``ENCODER`` (``gmml`` only) is a released encoder's name used instead of ``--pretrained``, so that
     runs of two encoders keep apart in one table; ``encoder`` is ``None`` without it. ``DROP_PATH`` (ViT
     recipes only) is 0 when left out, so the names of the recipes run before it existed stay valid.
+    Each ``OPTION`` (:data:`RECIPE_OPTIONS`) adds a bundle config file to training (``configs``).
     """
-    fields = spec.split(":")
+    base, *options = spec.split("+")
+    unknown = [o for o in options if o not in RECIPE_OPTIONS]
+    if unknown:
+        raise ValueError(f"recipe {spec!r}: unknown option(s) {unknown}, known: {sorted(RECIPE_OPTIONS)}")
+    fields = base.split(":")
     if len(fields) not in (3, 4):
         raise ValueError(f"recipe {spec!r} is not INIT[@ENCODER]:LR:LAYER_DECAY[:DROP_PATH]")
     init, lr, layer_decay, drop_path = [*fields, "0"][:4]
@@ -77,6 +85,7 @@ def parse_recipe(spec: str) -> dict:
         "lr": float(lr),
         "layer_decay": float(layer_decay),
         "drop_path": float(drop_path),
+        "configs": [RECIPE_OPTIONS[o] for o in options],
         "name": spec,
     }
 
@@ -292,7 +301,7 @@ def run_one(
     t0 = time.time()
     wf = run_workflow(
         "spcxr_cxr_classification",
-        ["train.json"],
+        ["train.json", *recipe["configs"]],
         "training",
         **common,
         resume=False,

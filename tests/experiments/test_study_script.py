@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bundle_helpers import BUNDLES
 from monai.bundle import ConfigParser
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -41,9 +42,15 @@ def test_recipes_parse_and_reject_unknown_inits(study):
         "lr": 5e-4,
         "layer_decay": 0.75,
         "drop_path": 0.0,
+        "configs": [],
         "name": "gmml:5e-4:0.75",
     }
     assert study.parse_recipe("scratch:5e-4:0.75:0.1")["drop_path"] == 0.1
+    strong = study.parse_recipe("resnet18:1e-3:1+strongaug")
+    assert strong["configs"] == ["strong_augmentation.json"] and strong["lr"] == 1e-3
+    assert (BUNDLES / "spcxr_cxr_classification" / "configs" / strong["configs"][0]).is_file()
+    with pytest.raises(ValueError, match="unknown option"):
+        study.parse_recipe("gmml:5e-4:0.75+mixup")
     named = study.parse_recipe("gmml@gmml-vit-tiny16-cxr128:1e-3:0.9")
     assert named["init"] == "gmml" and named["encoder"] == "gmml-vit-tiny16-cxr128" and named["layer_decay"] == 0.9
     with pytest.raises(ValueError, match="unknown init"):
