@@ -7,8 +7,10 @@ Each run trains the segmentation bundle (``bundles/spcxr_lung_segmentation``) on
 the lung masks of ``covid-qu-ex/train``'s training patients (80%, stratified by class); the other 20%
 is the bundle's validation split, which picks the model kept (best mean Dice, ``--val-evals``
 validations per run). That model is evaluated on ``covid-qu-ex/val`` minus the images with a
-near-duplicate in the training folder: mean Dice and HD95 (pixels of the resized image; MONAI
-metrics) per image, averaged. Both initialisations get the same epochs, learning rate, layer-wise
+near-duplicate in the training folder: mean Dice and HD95 per image, averaged (MONAI metrics), on the
+model's grid (pixels of the resized image) and at the masks' own size (the bundle's evaluation: probabilities
+resized smoothly, argmax and cleanup there, as inference does; HD95 in mm where the files give a spacing,
+pixels otherwise: COVID-QU-Ex's PNGs are 256 px and give none). Both initialisations get the same epochs, learning rate, layer-wise
 decay, augmentation and seeds; small fractions get at least ``--min-steps`` optimiser steps. ``--inits
 unet`` adds what a user would pick instead: MONAI's ``UNet`` (residual units, as MONAI's segmentation
 tutorials) from scratch, with the same data, budget and learning rate (no layer decay: no ViT). Writes
@@ -35,6 +37,8 @@ from spcxr_monai.pretrained import resolve_checkpoint
 BUNDLE = "spcxr_lung_segmentation"
 INITS = ("gmml", "scratch", "unet")
 TEXT_COLUMNS = ("init",)
+# at the masks' own size (the bundle's evaluate.json); absent from the runs made before it
+NATIVE = ["native_dice_mean", "native_hd95_mean"]
 # MONAI's residual UNet as its segmentation tutorials build it: 0.38 GFLOPs per 128 px image (UNETR ViT-Ti: 2.2)
 UNET_DEF = {
     "_target_": "monai.networks.nets.UNet",
@@ -184,6 +188,8 @@ def run_one(
     )
     dice = _per_image(root / "eval" / "val_mean_dice_raw.csv")
     hd95 = _per_image(root / "eval" / "val_hd95_raw.csv")
+    native_dice = _per_image(root / "eval" / "native_mean_dice_raw.csv")
+    native_hd95 = _per_image(root / "eval" / "native_hd95_raw.csv")
     return {
         "fraction": run.fraction,
         "seed": run.seed,
@@ -200,12 +206,20 @@ def run_one(
         # HD95 is inf/nan for an image whose prediction is empty: counted, left out of the mean
         "hd95_mean": float(np.mean(hd95[np.isfinite(hd95)])),
         "hd95_undefined": int((~np.isfinite(hd95)).sum()),
+        "native_dice_mean": float(np.mean(native_dice)),
+        "native_hd95_mean": float(np.mean(native_hd95[np.isfinite(native_hd95)])),
     }
+
+
+def _mean_std(values: list[float]) -> str:
+    """``mean ± std``, or ``-`` for runs made before a metric existed (an older runs.csv)."""
+    values = [v for v in values if np.isfinite(v)]
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "-"
 
 
 def write_summary(rows: list[dict], out: Path, note: str) -> None:
     """``summary.md``: mean ± std over seeds per masks fraction and initialisation."""
-    metrics = ["internal_val_dice", "dice_mean", "dice_median", "dice_p10", "hd95_mean"]
+    metrics = ["internal_val_dice", "dice_mean", "dice_median", "dice_p10", "hd95_mean", *NATIVE]
     if any(r["init"] == "unet" for r in rows):
         note += (
             f" unet: MONAI's residual UNet (channels {UNET_DEF['channels']}, {UNET_DEF['num_res_units']} residual"
@@ -215,8 +229,8 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
         note,
         "",
         "| masks | init | seeds | n train | epochs | internal val Dice (selection) | mean Dice | median Dice "
-        "| 10th pct Dice | mean HD95 (px) | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| 10th pct Dice | mean HD95 (px) | native mean Dice | native mean HD95 (px) | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     means: dict = {}
     for fraction in sorted({r["fraction"] for r in rows}):
@@ -224,10 +238,8 @@ def write_summary(rows: list[dict], out: Path, note: str) -> None:
             sel = [r for r in rows if r["fraction"] == fraction and r["init"] == init]
             if not sel:
                 continue
-            means[(fraction, init)] = {m: np.mean([r[m] for r in sel]) for m in metrics}
-            cells = " | ".join(
-                f"{np.mean([r[m] for r in sel]):.3f} ± {np.std([r[m] for r in sel]):.3f}" for m in metrics
-            )
+            means[(fraction, init)] = {m: np.mean([r.get(m, np.nan) for r in sel]) for m in metrics}
+            cells = " | ".join(_mean_std([r.get(m, np.nan) for r in sel]) for m in metrics)
             lines.append(
                 f"| {fraction:.0%} | {init} | {len(sel)} | {int(sel[0]['n_train'])} | {int(sel[0]['epochs'])} "
                 f"| {cells} | {np.mean([r['train_seconds'] for r in sel]):.0f} |"

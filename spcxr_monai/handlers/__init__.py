@@ -25,6 +25,7 @@ from spcxr_monai.handlers.resume import (
     data_fingerprint,
 )
 from spcxr_monai.handlers.segmentation_overlay import SegmentationOverlayWriter
+from spcxr_monai.handlers.spaced_distance import SpacedHausdorffDistance, pixel_spacing_of
 from spcxr_monai.handlers.time_budget import TimeBudget
 
 __all__ = [
@@ -43,10 +44,12 @@ __all__ = [
     "ResumeLoader",
     "RunRecord",
     "SegmentationOverlayWriter",
+    "SpacedHausdorffDistance",
     "StopOnNonFiniteLoss",
     "TerminalProgressBar",
     "TimeBudget",
     "ValidationBest",
     "data_fingerprint",
+    "pixel_spacing_of",
     "latest_checkpoint",
 ]

@@ -18,6 +18,7 @@ from spcxr_monai.transforms.postprocessing import (
     ResizeToSourced,
     ResizeToSourceDict,
     lung_mask_cleanup,
+    native_resolution_masks,
 )
 from spcxr_monai.transforms.preprocessing import cxr_preprocessing
 from spcxr_monai.transforms.temperature import (
@@ -54,4 +55,5 @@ __all__ = [
     "TemperatureScaleDict",
     "cxr_preprocessing",
     "lung_mask_cleanup",
+    "native_resolution_masks",
 ]

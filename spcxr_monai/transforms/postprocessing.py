@@ -1,5 +1,5 @@
 """Post-processing of predicted lung masks, from MONAI's own transforms: back to the radiograph's own size
-with smooth interpolation, then cleaned."""
+with smooth interpolation, then cleaned; and the same at evaluation, beside the reference mask at its own size."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import (
+    AsDiscreted,
     Compose,
+    CopyItemsd,
     FillHolesd,
     KeepLargestConnectedComponentd,
     MapTransform,
@@ -18,7 +20,17 @@ from monai.transforms import (
 )
 from monai.utils import TransformBackends
 
-__all__ = ["ResizeToSource", "ResizeToSourceD", "ResizeToSourceDict", "ResizeToSourced", "lung_mask_cleanup"]
+from spcxr_monai.data.errors import CXRInputError
+from spcxr_monai.transforms.io import LoadCXRd
+
+__all__ = [
+    "ResizeToSource",
+    "ResizeToSourceD",
+    "ResizeToSourceDict",
+    "ResizeToSourced",
+    "lung_mask_cleanup",
+    "native_resolution_masks",
+]
 
 
 class ResizeToSource(Transform):
@@ -106,5 +118,78 @@ def lung_mask_cleanup(keys: KeysCollection, num_components: int = 2, enabled: bo
         [
             KeepLargestConnectedComponentd(keys, applied_labels=[1], is_onehot=False, num_components=num_components),
             FillHolesd(keys, applied_labels=[1]),
+        ]
+    )
+
+
+class _SameShaped(MapTransform):
+    """Raise, naming the reference file, when a reference mask's shape is not its prediction's (a mask made
+    for another image, or for a resized copy of it): a Dice over misaligned grids would be silently wrong."""
+
+    def __init__(self, keys: KeysCollection, reference_key: str, file_key: str) -> None:
+        super().__init__(keys)
+        self.reference_key = reference_key
+        self.file_key = file_key
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            pred, ref = tuple(d[key].shape[1:]), tuple(d[self.reference_key].shape[1:])
+            if pred != ref:
+                raise CXRInputError(
+                    str(d.get(self.file_key)),
+                    f"the mask is {ref[0]} x {ref[1]} pixels, its image {pred[0]} x {pred[1]}; "
+                    "a mask must have its radiograph's size",
+                )
+        return d
+
+
+def native_resolution_masks(
+    pred_key: str = "pred",
+    source_key: str = "image",
+    label_file_key: str = "label_file",
+    output_suffix: str = "_native",
+    mask_max: float = 255.0,
+    clean: bool = True,
+    enabled: bool = True,
+) -> Compose:
+    """The predicted and the reference lung mask at the radiograph's own size, for metrics there.
+
+    What a reader sees is the mask at the radiograph's size (inference's :class:`ResizeToSourced`, argmax
+    there, cleanup): the metrics of the model's grid (128 px against a nearest-resized reference) are not
+    that. Here the class probabilities under ``pred_key`` are copied, resized smoothly to the source, argmax
+    taken and cleaned as inference does; the reference mask is read again from its file, untouched. Both end
+    one-hot (2 channels), ready for MONAI's ``MeanDice`` / ``HausdorffDistance``; the reference keeps its
+    file's meta (``spacing`` in mm, NaN when the file does not say).
+
+    Args:
+        pred_key: key of the (2, h, w) class probabilities (after softmax, before argmax).
+        source_key: key of the preprocessed image (a MetaTensor with the loaded ``spatial_shape``).
+        label_file_key: key holding the reference mask's path (``cxr_preprocessing``'s ``label_file_key``).
+        output_suffix: the results go to ``pred_key + suffix`` and ``"label" + suffix``.
+        mask_max: the masks' foreground value (255 for 8-bit PNG masks); thresholded at half of it.
+        clean: the lung cleanup (:func:`lung_mask_cleanup`) as inference does.
+        enabled: False gives an empty ``Compose`` (training's validation skips this; evaluation runs it).
+
+    Returns:
+        ``Compose`` adding ``pred<suffix>`` and ``label<suffix>``: (2, rows, cols) one-hot at the source's size.
+
+    Raises:
+        CXRInputError: a reference mask whose size is not its radiograph's, naming the mask's file.
+    """
+    if not enabled:
+        return Compose([])
+    pred_out, label_out = pred_key + output_suffix, "label" + output_suffix
+    return Compose(
+        [
+            CopyItemsd(keys=pred_key, names=pred_out),
+            ResizeToSourced(keys=pred_out, source_key=source_key),
+            AsDiscreted(keys=pred_out, argmax=True),
+            lung_mask_cleanup(pred_out, enabled=clean),
+            CopyItemsd(keys=label_file_key, names=label_out),
+            LoadCXRd(keys=label_out),
+            AsDiscreted(keys=label_out, threshold=0.5 * mask_max),
+            _SameShaped(keys=pred_out, reference_key=label_out, file_key=label_file_key),
+            AsDiscreted(keys=[pred_out, label_out], to_onehot=2),
         ]
     )

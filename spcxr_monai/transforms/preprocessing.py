@@ -17,6 +17,7 @@ def cxr_preprocessing(
     label_key: str | None = None,
     mask_max: float = 255.0,
     file_key: str | None = "image_file",
+    label_file_key: str | None = None,
     ensure_type: bool = False,
     track_meta: bool = True,
     load: bool = True,
@@ -34,6 +35,8 @@ def cxr_preprocessing(
         label_key: key of a lung-mask path, loaded and resized with the image (None: no mask).
         mask_max: the masks' foreground value (255 for 8-bit PNG masks).
         file_key: where to copy the image path first; None to skip.
+        label_file_key: where to copy the mask's path first (for metrics at the mask's own size,
+            :func:`~spcxr_monai.transforms.native_resolution_masks`); None to skip.
         ensure_type: end with ``EnsureTyped`` (for evaluation and inference; training ends its
             augmentation with one).
         track_meta: ``EnsureTyped``'s ``track_meta``.
@@ -45,6 +48,8 @@ def cxr_preprocessing(
     size = [image_size, image_size] if isinstance(image_size, int) else list(image_size)
     keys = [image_key] if label_key is None else [image_key, label_key]
     chain: list[MapTransform] = [CopyItemsd(keys=image_key, names=file_key)] if file_key else []
+    if label_file_key and label_key is not None:
+        chain.append(CopyItemsd(keys=label_key, names=label_file_key))
     chain += [LoadCXRd(keys=keys)] if load else []
     chain += [
         Resized(keys=keys, spatial_size=size, mode=["area", "nearest"][: len(keys)]),

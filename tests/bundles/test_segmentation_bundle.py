@@ -60,6 +60,20 @@ def test_train_evaluate_and_infer(tmp_path):
     assert np.mean(list(dice.values())) > 0.3  # lungs are large: even 2 epochs find them roughly
     with open(tmp_path / "eval" / "val_hd95_raw.csv") as f:
         assert len(list(csv.DictReader(f))) == 60
+    # the same predictions at the masks' own size (256 px: probabilities resized, argmax there, the reference
+    # mask read untouched): per image, close to the model grid's Dice; HD95 in pixels of 256 (PNGs: no spacing)
+    with open(tmp_path / "eval" / "native_mean_dice_raw.csv") as f:
+        native = {r["filename"]: float(r["mean"]) for r in csv.DictReader(f)}
+    assert native.keys() == dice.keys()
+    assert abs(np.mean(list(native.values())) - np.mean(list(dice.values()))) < 0.05
+    assert max(abs(native[k] - dice[k]) for k in dice) < 0.2
+    with open(tmp_path / "eval" / "native_hd95_raw.csv") as f:
+        native_hd = [float(r["mean"]) for r in csv.DictReader(f)]
+    with open(tmp_path / "eval" / "val_hd95_raw.csv") as f:
+        grid_hd = [float(r["mean"]) for r in csv.DictReader(f)]
+    assert len(native_hd) == 60
+    # a 32 px grid's pixel is 8 of the mask's: native distances are several times the grid's
+    assert np.nanmean(native_hd) > 3 * np.nanmean(grid_hd)
     assert len(list((tmp_path / "eval" / "overlays").glob("*_overlay.png"))) == 20
 
     png = sorted((Path(sample_dir()) / "normal" / "images").glob("*.png"))[0]
