@@ -1,6 +1,6 @@
 """Ignite handlers MONAI lacks, one concern per module (as ``monai.handlers``): atomic checkpoints and
 resume, the time budget, the non-finite loss guard, gradient clipping, the feature probe, figures, reports
-and writers, and a progress bar for terminals only."""
+and writers, an EMA of the weights, and a progress bar for terminals only."""
 
 from spcxr_monai.handlers.checkpoint import (
     AtomicCheckpointSaver,
@@ -27,6 +27,7 @@ from spcxr_monai.handlers.resume import (
 from spcxr_monai.handlers.segmentation_overlay import SegmentationOverlayWriter
 from spcxr_monai.handlers.spaced_distance import SpacedHausdorffDistance, pixel_spacing_of
 from spcxr_monai.handlers.time_budget import TimeBudget
+from spcxr_monai.handlers.weight_ema import WeightEMA, ema_decay_with_warmup
 
 __all__ = [
     "AtomicCheckpointSaver",
@@ -49,7 +50,9 @@ __all__ = [
     "TerminalProgressBar",
     "TimeBudget",
     "ValidationBest",
+    "WeightEMA",
     "data_fingerprint",
+    "ema_decay_with_warmup",
     "pixel_spacing_of",
     "latest_checkpoint",
 ]

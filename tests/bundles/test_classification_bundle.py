@@ -225,6 +225,23 @@ def test_screening_mode_from_scratch(tmp_path):
     assert report["per_class"]["normal"]["support"] == 4 and report["per_class"]["abnormal"]["support"] == 8
 
 
+def test_ema_config_validates_and_keeps_the_average_and_training_resumes_with_it(tmp_path):
+    args = ["--config_file", "['configs/train.json','configs/ema.json']", "--bundle_root", str(tmp_path), *TINY]
+    run_bundle("spcxr_cxr_classification", "training", *args, "--epochs", "1", "--pretrained_checkpoint", "''")
+    final = torch.load(tmp_path / "models" / "model_final.pt", map_location="cpu", weights_only=False)
+    best = torch.load(tmp_path / "models" / "model.pt", map_location="cpu", weights_only=True)  # the bare weights
+    average = final["ema"]["average"]
+    assert int(average["n_averaged"]) == 6  # 6 optimiser steps (48 training images, batch 8)
+    # the model kept (validated) is the average, not the raw weights training ended with
+    for key, value in best.items():
+        torch.testing.assert_close(value, average[f"module.{key}"])
+    assert any(not torch.equal(value, final["network"][key]) for key, value in best.items())
+    # a second epoch resumes the average from the checkpoint (12 steps in all, not 6)
+    run_bundle("spcxr_cxr_classification", "training", *args, "--epochs", "2", "--pretrained_checkpoint", "''")
+    resumed = torch.load(tmp_path / "models" / "model_final.pt", map_location="cpu", weights_only=False)
+    assert int(resumed["ema"]["average"]["n_averaged"]) == 12
+
+
 def test_linear_probe_from_the_released_encoder_trains_the_head_only(tmp_path):
     from spcxr_monai.pretrained import released_encoder
 

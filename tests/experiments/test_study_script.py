@@ -46,9 +46,9 @@ def test_recipes_parse_and_reject_unknown_inits(study):
         "name": "gmml:5e-4:0.75",
     }
     assert study.parse_recipe("scratch:5e-4:0.75:0.1")["drop_path"] == 0.1
-    strong = study.parse_recipe("resnet18:1e-3:1+strongaug")
-    assert strong["configs"] == ["strong_augmentation.json"] and strong["lr"] == 1e-3
-    assert (BUNDLES / "spcxr_cxr_classification" / "configs" / strong["configs"][0]).is_file()
+    strong = study.parse_recipe("resnet18:1e-3:1+strongaug+ema")
+    assert strong["configs"] == ["strong_augmentation.json", "ema.json"] and strong["lr"] == 1e-3
+    assert all((BUNDLES / "spcxr_cxr_classification" / "configs" / c).is_file() for c in strong["configs"])
     with pytest.raises(ValueError, match="unknown option"):
         study.parse_recipe("gmml:5e-4:0.75+mixup")
     named = study.parse_recipe("gmml@gmml-vit-tiny16-cxr128:1e-3:0.9")
