@@ -176,3 +176,25 @@ $STUDY --work runs/study_recipe --fractions 0.1 --seeds 0 1 2 --min-steps 300 \
     --recipes gmml@gmml-vit-tiny16-cxr128-v2:5e-4:0.65 --out $R/recipe_v2_ld065/f10
 python experiments/pretrain_vs_scratch.py --recipes $V2 gmml@gmml-vit-tiny16-cxr128-v2:5e-4:0.65 \
     --out $R/recipe_v2_ld065 --summarise $R/classification_v2/f10_*/runs.csv $R/recipe_v2_ld065/f10/runs.csv
+# and 0.55 (the anchors' own value), then the three side by side
+$STUDY --work runs/study_recipe055 --fractions 0.1 --seeds 0 1 2 --min-steps 300 \
+    --recipes gmml@gmml-vit-tiny16-cxr128-v2:5e-4:0.55 --out $R/recipe_v2_ld055/f10
+python experiments/pretrain_vs_scratch.py --recipes $V2 gmml@gmml-vit-tiny16-cxr128-v2:5e-4:0.65 \
+    gmml@gmml-vit-tiny16-cxr128-v2:5e-4:0.55 --out $R/recipe_v2_layer_decay --summarise \
+    $R/classification_v2/f10_*/runs.csv $R/recipe_v2_ld065/f10/runs.csv $R/recipe_v2_ld055/f10/runs.csv
+# 17. The rest of the anchors' recipe (issue #29, the session after), each with encoder v2 at 10% labels, 3 seeds,
+#     against step 12's v2 rows; one thread beside the stage-7 pretraining, frozen worktrees, --data ../shared/data:
+#     drop path 0.2; the stronger augmentation (configs/strong_augmentation.json); an EMA of the weights
+#     (configs/ema.json); and a longer schedule (60 epochs: --min-steps 600), seed 0 first
+$STUDY --work runs/study_recipe --fractions 0.1 --seeds 0 1 2 --min-steps 300 \
+    --recipes $V2:0.2 --out $R/recipe_v2_dp02/f10
+python experiments/pretrain_vs_scratch.py --recipes $V2 $V2:0.2 --out $R/recipe_v2_dp02 \
+    --summarise $R/classification_v2/f10_*/runs.csv $R/recipe_v2_dp02/f10/runs.csv
+$STUDY --work runs/study_recipe --fractions 0.1 --seeds 0 1 2 --min-steps 300 \
+    --recipes $V2+strongaug --out $R/recipe_v2_strongaug/f10
+python experiments/pretrain_vs_scratch.py --recipes $V2 $V2+strongaug --out $R/recipe_v2_strongaug \
+    --summarise $R/classification_v2/f10_*/runs.csv $R/recipe_v2_strongaug/f10/runs.csv
+$STUDY --work runs/study_recipe --fractions 0.1 --seeds 0 --min-steps 600 --recipes $V2 --out $R/recipe_v2_e60/f10_s0
+$STUDY --work runs/study_recipe --fractions 0.1 --seeds 0 1 2 --min-steps 300 --recipes $V2+ema --out $R/recipe_v2_ema/f10
+python experiments/pretrain_vs_scratch.py --recipes $V2 $V2+ema --out $R/recipe_v2_ema \
+    --summarise $R/classification_v2/f10_*/runs.csv $R/recipe_v2_ema/f10/runs.csv
