@@ -76,3 +76,10 @@ V2_RAW="python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml
 for seed in 0 1 2; do $V2_RAW --fractions 0.1 --seeds $seed --out ${R}_v2/f10_s$seed; done
 python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v2 --out ${R}_v2 \
     --summarise ${R}_v2/f10_*/runs.csv
+# Metrics at the masks' own size (issue #29; the bundle's evaluate.json now adds native_mean_dice / native_hd95:
+# probabilities resized smoothly to 256 px, argmax and cleanup there, against the mask files untouched):
+# encoder v2, 10% of the masks, seed 0, masks cleaned (the default); 1 thread beside the stage-7 pretraining
+python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v2 --work runs/segmentation_native \
+    --inits gmml --fractions 0.1 --seeds 0 --out ${R}_native/f10_s0
+python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v2 --out ${R}_native \
+    --summarise ${R}_native/f10_s0/runs.csv
