@@ -163,7 +163,8 @@ spcxr compare $R/scaling/stage5_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_
 #     stage 6: a warm restart from stage 5 (SPCXR_RUNS=/work/runs, from a frozen worktree, one thread:
 #     STAGE_INIT=runs/stage5_init.pt STAGE_RUN=/work/runs/gmml_stage6 OMP_NUM_THREADS=1 \
 #         bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 140), saved with
-#     stage_state.py save /work/runs/gmml_stage6/models/model.pt experiments/release/stages/stage6
+#     stage_state.py save /work/runs/gmml_stage6/models/model.pt experiments/release/stages/stage6 (its files are in
+#     git at f6a1767: git checkout f6a1767 -- experiments/release/stages/stage6.pt.xz experiments/release/stages/stage6.json)
 python experiments/release/stage_state.py restore experiments/release/stages/stage6 runs/stage6_init.pt
 python experiments/pretrain_vs_scratch.py --work runs/study_stage6 --pretrained runs/stage6_init.pt --fractions 0.1 \
     --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage6_f10_s0
@@ -200,3 +201,15 @@ $STUDY --work runs/study_recipe --fractions 0.1 --seeds 0 --min-steps 300 --reci
 for seed in 1 2; do
     $STUDY --work runs/study_recipe --fractions 0.1 --seeds $seed --min-steps 600 --recipes $V2 --out $R/recipe_v2_e60/f10_s$seed
 done
+# 18. The scaling table's next row (issue #29, the session after): stage 7, a warm restart from stage 6 (one thread,
+#     frozen worktree: STAGE_INIT=/work/runs/stage7_init.pt STAGE_RUN=/work/runs/gmml_stage7 SPCXR_RUNS=/work/runs \
+#         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 128), saved with
+#     stage_state.py save /work/runs/gmml_stage7/models/model.pt experiments/release/stages/stage7; then the frozen
+#     probe of v2 and the two stages (stage 6 restored as above, to runs/stage6.pt)
+python experiments/release/stage_state.py restore experiments/release/stages/stage7 runs/stage7.pt
+python experiments/pretrain_vs_scratch.py --work runs/study_stage7 --pretrained runs/stage7.pt --fractions 0.1 \
+    --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage7_f10_s0
+spcxr compare $R/scaling/stage7_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv \
+    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv"
+python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/stage6.pt runs/stage7.pt \
+    --out $R/frozen_probe_stages.md
