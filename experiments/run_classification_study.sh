@@ -201,6 +201,7 @@ $STUDY --work runs/study_recipe --fractions 0.1 --seeds 0 --min-steps 300 --reci
 for seed in 1 2; do
     $STUDY --work runs/study_recipe --fractions 0.1 --seeds $seed --min-steps 600 --recipes $V2 --out $R/recipe_v2_e60/f10_s$seed
 done
+python experiments/pretrain_vs_scratch.py --recipes $V2 --out $R/recipe_v2_e60 --summarise $R/recipe_v2_e60/f10_s*/runs.csv
 # 18. The scaling table's next row (issue #29, the session after): stage 7, a warm restart from stage 6 (one thread,
 #     frozen worktree: STAGE_INIT=/work/runs/stage7_init.pt STAGE_RUN=/work/runs/gmml_stage7 SPCXR_RUNS=/work/runs \
 #         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 128), saved with
