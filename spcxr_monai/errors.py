@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from types import TracebackType
 
 __all__ = ["ConfigurationError", "SpcxrError", "find_spcxr_error", "report_errors_briefly"]
 
 TRACEBACK_ENV = "SPCXR_TRACEBACK"
+RANK0_FIRST_S = 10.0  # how long a rank > 0 waits before exiting on a ConfigurationError rank 0 reports
 
 
 class SpcxrError(Exception):
@@ -56,6 +58,10 @@ def report_errors_briefly() -> None:
             # to the process's own stderr: torch.distributed's hook hands this one a buffer it prints afterwards,
             # which an exit from here would lose
             print(f"error: {own}\n(set {TRACEBACK_ENV}=1 for the full traceback)", file=sys.__stderr__ or sys.stderr)
+        else:
+            # another rank's exit makes the launcher stop rank 0, maybe before it printed the message this rank
+            # keeps quiet about (seen under load): rank 0 goes first, and the launcher then stops this one
+            time.sleep(RANK0_FIRST_S)
         # Exit now, status 1: a decoder's native threads (GDCM/ITK after a failed decode) may still be
         # winding down, and a normal interpreter shutdown racing them aborted 1 run in 6 (status 134).
         logging.shutdown()
