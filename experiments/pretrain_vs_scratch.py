@@ -31,7 +31,7 @@ trains nothing: it merges the ``--recipes`` rows of runs made by several invocat
 from __future__ import annotations
 
 import argparse
-import csv
+import gzip
 import json
 import os
 import re
@@ -131,7 +131,7 @@ def paired_lines(rows: list[dict], folders: Sequence[Path]) -> list[str]:
             for row in (r for r in rows if r["recipe"] == pretrained):
                 for name in ("covid_val", "pediatric"):
                     names = [
-                        f"{_run_tag(row['fraction'], row['seed'], rec)}_{name}.csv" for rec in (pretrained, baseline)
+                        f"{_run_tag(row['fraction'], row['seed'], rec)}_{name}.csv.gz" for rec in (pretrained, baseline)
                     ]
                     found = [
                         [d / "predictions" / n for d in folders if (d / "predictions" / n).is_file()] for n in names
@@ -157,11 +157,17 @@ def paired_lines(rows: list[dict], folders: Sequence[Path]) -> list[str]:
     return ["", "Paired on the same images (`spcxr compare` on the kept predictions):", "", *lines] if lines else []
 
 
-def _predictions(csv_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    probs = np.array([[float(r[f"p_{c}"]) for c in CLASSES] for r in rows])
-    return probs, np.array([int(r["label"]) for r in rows])
+def _predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    kept = read_predictions(path)
+    return kept.probs[:, [kept.classes.index(c) for c in CLASSES]], kept.labels
+
+
+def _keep_compressed(source: Path, target: Path) -> None:
+    """``source`` gzipped to ``target`` with no name or time in the header (the same bytes on a rerun): the
+    studies' per-image predictions are a quarter of their size in the tree."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as f, open(target, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        shutil.copyfileobj(f, gz)
 
 
 def _drift_report(probs: np.ndarray, labels: np.ndarray) -> dict:
@@ -336,9 +342,8 @@ def run_one(
             eval_checkpoint=str(root / "models" / "model.pt"),
             **{"validate#items": items, "validate#report_dir": str(root / f"eval_{name}")},
         )
-        predictions = out / "predictions" / f"{_run_tag(run.fraction, run.seed, recipe['name'])}_{name}.csv"
-        predictions.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / f"eval_{name}" / "predictions.csv", predictions)
+        predictions = out / "predictions" / f"{_run_tag(run.fraction, run.seed, recipe['name'])}_{name}.csv.gz"
+        _keep_compressed(root / f"eval_{name}" / "predictions.csv", predictions)
         probs, labels = _predictions(predictions)
         report = _drift_report(probs, labels) if name == "pediatric" else classification_report(probs, labels, CLASSES)
         row.update(

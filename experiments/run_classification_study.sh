@@ -144,8 +144,8 @@ python experiments/pretrain_vs_scratch.py --recipes $E120 $V2 --out $R/classific
 #     every image's predictions kept (experiments/results/paired_v2_f10_s0/predictions/): exact McNemar and DeLong
 #     in its summary.md; calibration and the screening threshold fitted by the bundle after training
 $STUDY --fractions 0.1 --seeds 0 --min-steps 300 --recipes $V2 scratch:5e-4:0.75 --out $R/paired_v2_f10_s0
-spcxr compare "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv" \
-    "$R/paired_v2_f10_s0/predictions/f0.1_s0_scratch_5e-4_0.75_covid_val.csv"
+spcxr compare "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv.gz" \
+    "$R/paired_v2_f10_s0/predictions/f0.1_s0_scratch_5e-4_0.75_covid_val.csv.gz"
 # the ResNet-18 beside them (same subset and seed), then one summary pairing all three
 $STUDY --fractions 0.1 --seeds 0 --min-steps 300 --recipes resnet18:1e-3:1 --out $R/paired_cnn_f10_s0
 python experiments/pretrain_vs_scratch.py --recipes $V2 scratch:5e-4:0.75 resnet18:1e-3:1 --out $R/paired_v2_f10_s0 \
@@ -157,8 +157,8 @@ python experiments/pretrain_vs_scratch.py --recipes $V2 scratch:5e-4:0.75 resnet
 python experiments/release/stage_state.py restore experiments/release/stages/stage5 runs/stage5_init.pt
 python experiments/pretrain_vs_scratch.py --work runs/study_stage5 --pretrained runs/stage5_init.pt --fractions 0.1 \
     --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage5_f10_s0
-spcxr compare $R/scaling/stage5_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv \
-    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv"
+spcxr compare $R/scaling/stage5_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv.gz"
 
 #     stage 6: a warm restart from stage 5 (SPCXR_RUNS=/work/runs, from a frozen worktree, one thread:
 #     STAGE_INIT=runs/stage5_init.pt STAGE_RUN=/work/runs/gmml_stage6 OMP_NUM_THREADS=1 \
@@ -168,8 +168,8 @@ spcxr compare $R/scaling/stage5_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_
 python experiments/release/stage_state.py restore experiments/release/stages/stage6 runs/stage6_init.pt
 python experiments/pretrain_vs_scratch.py --work runs/study_stage6 --pretrained runs/stage6_init.pt --fractions 0.1 \
     --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage6_f10_s0
-spcxr compare $R/scaling/stage6_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv \
-    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv"
+spcxr compare $R/scaling/stage6_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv.gz"
 # 16. The anchors' fine-tuning recipe (issue #29), where it is cheap: layer decay 0.65 (EVA-X / medical_mae use
 #     0.55; ours 0.75) with encoder v2 at 10% labels, 3 seeds (one thread, beside a pretraining on the other core),
 #     against step 12's v2 rows at 0.75
@@ -210,7 +210,7 @@ python experiments/pretrain_vs_scratch.py --recipes $V2 --out $R/recipe_v2_e60 -
 python experiments/release/stage_state.py restore experiments/release/stages/stage7 runs/stage7.pt
 python experiments/pretrain_vs_scratch.py --work runs/study_stage7 --pretrained runs/stage7.pt --fractions 0.1 \
     --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage7_f10_s0
-spcxr compare $R/scaling/stage7_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv \
-    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv"
+spcxr compare $R/scaling/stage7_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv.gz"
 python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/stage6.pt runs/stage7.pt \
     --out $R/frozen_probe_stages.md

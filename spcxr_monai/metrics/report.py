@@ -5,9 +5,11 @@ operating point."""
 from __future__ import annotations
 
 import csv
+import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure  # the object API leaves pyplot's backend alone
@@ -42,7 +44,8 @@ class Predictions:
 
 
 def read_predictions(path: str | os.PathLike) -> Predictions:
-    """Read ``image,label,p_<class>...`` rows (what ``ClassificationReportHandler`` writes).
+    """Read ``image,label,p_<class>...`` rows (what ``ClassificationReportHandler`` writes); a ``.gz`` path is
+    read through gzip (the studies keep their per-image predictions compressed).
 
     Raises:
         CXRInputError: missing file, no rows, or no ``p_`` columns.
@@ -50,7 +53,8 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CXRInputError(path, "predictions file not found")
-    with open(path, newline="", encoding="utf-8") as f:
+    opener: Any = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         columns = [c for c in reader.fieldnames or [] if c.startswith("p_")]
         rows = list(reader)

@@ -121,3 +121,13 @@ def test_read_predictions_reads_the_evaluations_columns(tmp_path):
     path = _write(tmp_path / "p.csv", [0, 2], [[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
     pred = read_predictions(path)
     assert pred.classes == CLASSES and pred.labels.tolist() == [0, 2] and pred.probs.shape == (2, 3)
+
+
+def test_read_predictions_reads_a_gzipped_file_as_the_plain_one(tmp_path):
+    import gzip
+
+    path = _write(tmp_path / "p.csv", [0, 2], [[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    (tmp_path / "p.csv.gz").write_bytes(gzip.compress(path.read_bytes()))
+    plain, packed = read_predictions(path), read_predictions(tmp_path / "p.csv.gz")
+    assert packed.classes == plain.classes and packed.labels.tolist() == [0, 2]
+    np.testing.assert_array_equal(packed.probs, plain.probs)
