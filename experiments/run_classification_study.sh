@@ -217,3 +217,8 @@ python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/
 # 19. The adopted 60-epoch schedule for the baselines too (the same session's end, seed 0 each, side by side, one thread each)
 $STUDY --work runs/study_e60 --fractions 0.1 --seeds 0 --min-steps 600 --recipes scratch:5e-4:0.75 --out $R/recipe_e60_baselines/f10_s0_scratch
 $STUDY --work runs/study_e60 --fractions 0.1 --seeds 0 --min-steps 600 --recipes resnet18:1e-3:1 --out $R/recipe_e60_baselines/f10_s0_resnet18
+# 20. The frozen probe reads every block (issue #29, the session after): masked-image pretraining leaves a small
+#     ViT's most separable features below its last block (TinyMIM); the block is chosen on the internal validation
+#     split. Same checkpoints as step 18 (restored as there); one thread beside the stage-8 pretraining
+python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/stage6.pt runs/stage7.pt \
+    --out $R/frozen_probe_stages.md --blocks-out $R/frozen_probe_blocks.md

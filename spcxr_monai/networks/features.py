@@ -35,6 +35,7 @@ def encoder_features(
     amp: str | None = "auto",
     image_key: str = CommonKeys.IMAGE,
     label_key: str | None = CommonKeys.LABEL,
+    blocks: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean-pooled final tokens of the network's ViT encoder for every batch of ``loader``.
 
@@ -44,11 +45,18 @@ def encoder_features(
             ``label_key`` (B,).
         device: where to run.
         amp: autocast precision (see :func:`spcxr_monai.utils.resolve_amp_dtype`).
+        blocks: also the tokens after these transformer blocks (1-based, before the final norm), in one
+            pass: masked-image pretraining leaves its most linearly separable features in the middle
+            blocks of a small ViT (TinyMIM), which a probe of the final tokens alone never sees.
 
     Returns:
-        ``(features, labels)``: float32 (N, D) and int (N,) (all 0 when ``label_key`` is None).
+        ``(features, labels)``: float32 (N, D), or (N, len(blocks) + 1, D) with ``blocks`` (the listed
+        blocks', then the final normed tokens), and int (N,) (all 0 when ``label_key`` is None).
     """
     vit = encoder_of(network)
+    depth = len(vit.blocks)
+    if blocks is not None and not all(1 <= b <= depth for b in blocks):
+        raise ValueError(f"blocks must lie in 1..{depth} (the encoder's blocks), got {list(blocks)}.")
     was_training = vit.training
     vit.eval()
     dtype = resolve_amp_dtype(amp, device)
@@ -57,8 +65,9 @@ def encoder_features(
         for batch in loader:
             images = torch.as_tensor(batch[image_key]).to(device, dtype=torch.float32)
             with autocast(device, dtype):
-                tokens, _ = vit(images)
-            feats.append(tokens.float().mean(dim=1).cpu())
+                tokens, hidden = vit(images)
+            pooled = [hidden[b - 1].float().mean(dim=1) for b in blocks or ()] + [tokens.float().mean(dim=1)]
+            feats.append((torch.stack(pooled, dim=1) if blocks else pooled[0]).cpu())
             label = batch[label_key] if label_key is not None else torch.zeros(len(images))
             labels.append(torch.as_tensor(label).reshape(-1).cpu())
     finally:

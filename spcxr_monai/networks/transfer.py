@@ -229,13 +229,20 @@ def trained_sizes(
 
     ``model_size`` from the token width (:data:`VIT_SIZES`), ``patch_size`` from the patch embedding,
     ``image_size`` from the number of position embeddings (square images), ``feature_size`` from a
-    UNETR's first encoder block. The arguments are used where the checkpoint does not exist yet (loading
+    UNETR's first encoder block, ``feature_block`` from a classifier that pools a middle block (None: the
+    final tokens). The arguments are used where the checkpoint does not exist yet (loading
     it then fails with its own error) or does not hold that part (no UNETR: ``feature_size``).
 
     Raises:
         ValueError: the checkpoint's token width is none of the named sizes.
     """
-    sizes = {"model_size": model_size, "image_size": image_size, "patch_size": patch_size, "feature_size": feature_size}
+    sizes = {
+        "model_size": model_size,
+        "image_size": image_size,
+        "patch_size": patch_size,
+        "feature_size": feature_size,
+        "feature_block": None,
+    }
     if not os.path.isfile(resolve_checkpoint(checkpoint)):
         return sizes
     state = checkpoint_state(checkpoint)
@@ -250,4 +257,6 @@ def trained_sizes(
     sizes.update(model_size=named[0], patch_size=patch, image_size=math.isqrt(tokens) * patch)
     if "encoder1.layer.conv1.conv.weight" in state:
         sizes["feature_size"] = int(state["encoder1.layer.conv1.conv.weight"].shape[0])
+    if "pooled_block" in state:
+        sizes["feature_block"] = int(state["pooled_block"])
     return sizes

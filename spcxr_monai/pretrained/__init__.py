@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["RELEASED", "release_record", "released_encoder", "resolve_checkpoint", "restore_command"]
+__all__ = ["RELEASED", "probe_block", "release_record", "released_encoder", "resolve_checkpoint", "restore_command"]
 
 HERE = Path(__file__).parent
 # the last commit whose tree holds every earlier release's weights (they left the package with v2 the default)
@@ -51,6 +51,9 @@ RELEASED: dict[str, dict] = {
         "model_size": "tiny",
         "patch_size": 16,
         "image_size": 128,
+        # the block whose tokens a linear probe reads best on the internal validation split
+        # (experiments/frozen_probe.py, experiments/results/frozen_probe_blocks.md)
+        "probe_block": 11,
     },
 }
 # what "released" means: the encoder the bundles start from, chosen among the releases by the study's
@@ -94,6 +97,14 @@ def release_record(name: str = DEFAULT) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: record of released encoder {name!r} is missing")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def probe_block(checkpoint: str | os.PathLike | None) -> int | None:
+    """The encoder block whose tokens a linear probe of ``checkpoint`` reads: a release's ``probe_block``
+    (masked-image pretraining leaves a small ViT's most separable features below its last block), None
+    (the final tokens) for any other checkpoint or none."""
+    name = DEFAULT if checkpoint == "released" else os.fspath(checkpoint or "")
+    return RELEASED.get(name, {}).get("probe_block")
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str:

@@ -242,8 +242,8 @@ def test_ema_config_validates_and_keeps_the_average_and_training_resumes_with_it
     assert int(resumed["ema"]["average"]["n_averaged"]) == 12
 
 
-def test_linear_probe_from_the_released_encoder_trains_the_head_only(tmp_path):
-    from spcxr_monai.pretrained import released_encoder
+def test_linear_probe_from_the_released_encoder_trains_the_head_only(tmp_path, capsys):
+    from spcxr_monai.pretrained import probe_block, released_encoder
 
     released = torch.load(released_encoder(), map_location="cpu", weights_only=True)
     digest = hashlib.sha256(open(released_encoder(), "rb").read()).hexdigest()
@@ -268,8 +268,14 @@ def test_linear_probe_from_the_released_encoder_trains_the_head_only(tmp_path):
     state = torch.load(tmp_path / "models" / "model_final.pt", map_location="cpu", weights_only=True)["network"]
     for key in ("vit.blocks.0.attn.qkv.weight", "vit.blocks.11.mlp.linear2.weight", "vit.norm.weight"):
         torch.testing.assert_close(state[key], released[key].float())  # frozen: exactly the released weights
-    assert state["head.1.weight"].shape == (3, 192)
+    # the head reads the release's probe block, standardised by statistics the training images set
+    assert int(state["pooled_block"]) == probe_block("released") == 11
+    assert state["head.2.weight"].shape == (3, 192) and float(state["head.0.running_var"].mean()) != 1.0
     assert hashlib.sha256(open(released_encoder(), "rb").read()).hexdigest() == digest  # untouched
+    # inference rebuilds the same network from the weights alone (no --linear_probe given)
+    assert spcxr(["predict", sample_dicom(), "--bundle", str(BUNDLE), "--set", f"ckpt_dir={tmp_path / 'models'}"]) == 0
+    probs = json.loads(capsys.readouterr().out)[sample_dicom()]
+    assert sum(probs[c] for c in ("covid", "pneumonia", "normal")) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_training_on_a_folder_with_one_broken_file_ends_in_one_line_naming_it(tmp_path, dicom_dir):

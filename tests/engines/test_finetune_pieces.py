@@ -98,6 +98,41 @@ def test_encoder_features_mean_pools_the_final_tokens():
     np.testing.assert_allclose(feats[:4], tokens.mean(1).numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_encoder_features_of_middle_blocks_in_one_pass():
+    net = create_vit_classifier("tiny", img_size=32).eval()
+    feats, labels = encoder_features(net, _loader(8), amp="none", blocks=[3, 8])
+    assert feats.shape == (8, 3, 192) and labels.tolist() == [0, 1] * 4
+    with torch.no_grad():
+        tokens, hidden = net.vit(_loader(8)[0]["image"])
+    np.testing.assert_allclose(feats[:4, 0], hidden[2].mean(1).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(feats[:4, 1], hidden[7].mean(1).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(feats[:4, 2], tokens.mean(1).numpy(), rtol=1e-4, atol=1e-5)  # last: the final
+    assert not np.allclose(feats[:, 0], feats[:, 1], atol=1e-3)
+    with pytest.raises(ValueError, match="1..12"):
+        encoder_features(net, _loader(4), amp="none", blocks=[0])
+
+
+def test_classifier_on_a_middle_block_runs_and_trains_only_up_to_it():
+    torch.manual_seed(0)
+    net = create_vit_classifier("tiny", img_size=32, num_classes=3, feature_block=8)
+    images = _loader(8)[0]["image"]
+    net.eval()
+    with torch.no_grad():
+        _, hidden = net.vit(images)
+        expected = net.head(hidden[7].mean(1))  # block 8's pooled tokens, standardised, then the head
+    torch.testing.assert_close(net(images), expected)
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert "vit.blocks.7.mlp.linear2.weight" in trainable and "head.2.weight" in trainable
+    assert not any(n.startswith(("vit.blocks.8.", "vit.blocks.11.", "vit.norm.")) for n in trainable)
+    net.train()
+    net(images).sum().backward()
+    assert all(p.grad is not None for n, p in net.named_parameters() if p.requires_grad and "cross_attn" not in n)
+    probe = maybe_load_encoder_weights(create_vit_classifier("tiny", img_size=32, feature_block=8), None, freeze=True)
+    assert {n for n, p in probe.named_parameters() if p.requires_grad} == {"head.2.weight", "head.2.bias"}
+    with pytest.raises(ValueError, match="feature_block"):
+        create_vit_classifier("tiny", img_size=32, feature_block=13)
+
+
 def test_feature_probe_handler_logs_curve_and_saves_best(tmp_path):
     torch.manual_seed(0)  # a random encoder: its features separate brightness, how well depends on the draw
     net = create_vit_classifier("tiny", img_size=32)

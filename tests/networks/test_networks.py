@@ -219,13 +219,18 @@ def test_trained_sizes_are_read_off_the_weights(tmp_path):
         "image_size": 64,
         "patch_size": 16,
         "feature_size": 8,
+        "feature_block": None,
     }
     assert trained_sizes(tmp_path / "clf.pt", feature_size=4) == {
         "model_size": "small",
         "image_size": 96,
         "patch_size": 16,
         "feature_size": 4,
+        "feature_block": None,
     }
+    probe = create_vit_classifier("tiny", img_size=32, feature_block=7)
+    torch.save({"network": probe.state_dict()}, tmp_path / "probe.pt")
+    assert trained_sizes(tmp_path / "probe.pt")["feature_block"] == 7  # a linear probe of block 7
     # no checkpoint yet: the given values
     assert trained_sizes(tmp_path / "absent.pt", image_size=99)["image_size"] == 99
 
@@ -246,3 +251,9 @@ def test_inference_config_builds_the_network_its_checkpoint_holds(tmp_path):
     assert network.img_size == (64, 64) and network.vit.norm.normalized_shape == (384,)
     resize = [t for t in parser.get_parsed_content("preprocessing").transforms if type(t).__name__ == "Resized"]
     assert list(resize[0].resizer.spatial_size) == [64, 64]
+    # a linear probe of a middle block: the same block, its standardising head, strictly loadable
+    probe = create_vit_classifier("tiny", img_size=32, feature_block=8)
+    torch.save(probe.state_dict(), tmp_path / "models" / "model.pt")
+    network = parser.get_parsed_content("network_def", lazy=False)  # parsed again: the new file
+    assert network.feature_block == 8
+    network.load_state_dict(probe.state_dict())
