@@ -27,7 +27,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, task_classes
+from spcxr_monai.data import eval_datalist, make_datalist, shared_data_root, split_items, task_classes
+from spcxr_monai.metrics import probe_accuracy
 from spcxr_monai.networks import create_vit_classifier, encoder_features, maybe_load_encoder_weights
 from spcxr_monai.transforms import cxr_preprocessing
 
@@ -88,12 +89,16 @@ def main() -> None:
         "| encoder | features | covid-qu-ex val acc | val macro AUC | pediatric acc | pediatric AUC | seconds |",
         "|---|---|---|---|---|---|---|",
     ]
+    # the pretraining bundle's monitor: k-NN (k=20) on 30% of each side of a 70/30 patient split of train, seed 0
+    monitor = make_datalist(train_dir, None, val_fraction=0.3, seed=0, classes=CLASSES)
+    monitor = {side: split_items(monitor, side, 0.3, 0) for side in ("training", "validation")}
     block_lines = [
         "Logistic regression on the mean-pooled tokens after each block (before the final norm; `final`: after it),",
-        "fitted on the training split; accuracy on the internal validation split (selection) and on covid-qu-ex val.",
+        "fitted on the training split; accuracy on the internal validation split (selection) and on covid-qu-ex val;",
+        "and the pretraining bundle's k-NN monitor (k=20, 30% of a 70/30 patient split of train) on the same tokens.",
         "",
-        "| encoder | block | internal val acc | covid-qu-ex val acc |",
-        "|---|---|---|---|",
+        "| encoder | block | internal val acc | covid-qu-ex val acc | pretraining monitor k-NN acc |",
+        "|---|---|---|---|---|",
     ]
     for checkpoint in args.checkpoints:
         torch.manual_seed(0)
@@ -106,12 +111,20 @@ def main() -> None:
             name: encoder_features(net, loader(items, args.image_size), blocks=blocks) for name, items in sets.items()
         }
         name = checkpoint or "random init"
+        by_path = {}
+        for split in ("train", "internal"):
+            by_path.update({str(i["image"]): (x, y) for i, x, y in zip(sets[split], *feats[split])})
+        knn_sets = [[by_path[str(i["image"])] for i in monitor[side]] for side in ("training", "validation")]
+        knn_train, knn_val = ([np.stack([f for f, _ in pairs]), np.array([y for _, y in pairs])] for pairs in knn_sets)
         internal = []
         for index, label in [*enumerate(map(str, blocks)), (-1, "final")]:
             probe = fit_probe(feats, index)
             internal.append(float(np.mean(probe.predict(feats["internal"][0][:, index]) == feats["internal"][1])))
             val = float(np.mean(probe.predict(feats["covid_val"][0][:, index]) == feats["covid_val"][1]))
-            block_lines.append(f"| {name} | {label} | {internal[-1]:.3f} | {val:.3f} |")
+            knn = probe_accuracy(
+                knn_train[0][:, index], knn_train[1], knn_val[0][:, index], knn_val[1], probe="knn", k=20
+            )
+            block_lines.append(f"| {name} | {label} | {internal[-1]:.3f} | {val:.3f} | {knn['accuracy']:.3f} |")
         best = int(np.argmax(internal[:-1]))
         for index, features in [(-1, "final tokens"), (best, f"block {blocks[best]} (best internal)")]:
             sc = probe_scores(fit_probe(feats, index), feats, index)

@@ -17,6 +17,7 @@ from bundle_helpers import BUNDLES, run_bundle
 from ignite.engine import Events
 from monai.bundle import ConfigWorkflow
 
+from spcxr_monai.data import sample_dir
 from spcxr_monai.networks import create_unetr, create_vit_classifier, load_encoder_weights
 
 pytestmark = pytest.mark.slow  # trains the bundle
@@ -44,11 +45,22 @@ def test_training_from_the_bundle_folder_writes_models_figures_and_logs(tmp_path
         "3",
         "--base_lr",
         "0.01",
+        "--probe_dir",
+        sample_dir(),
+        "--probe_fraction",
+        "1",
+        "--probe_interval",
+        "1",
         *TINY,
     )
     log = proc.stdout + proc.stderr
     losses = _val_losses(log)
     assert len(losses) == 3 and all(0 < v < 2 for v in losses)
+    # the frozen-feature monitor reads block 8's tokens each epoch, and keeps its best weights
+    probe = json.loads((root / "models" / "feature_probe.json").read_text())
+    assert probe["block"] == 8 and [h["epoch"] for h in probe["history"]] == [1, 2, 3]
+    assert all(0 <= h["probe_accuracy"] <= 1 for h in probe["history"])
+    assert (root / "models" / "model_probe.pt").is_file()
     models = root / "models"
     assert (models / "model.pt").is_file() and (models / "model_final.pt").is_file()
     assert (models / "checkpoint_checkpoint_epoch=3.pt").is_file()

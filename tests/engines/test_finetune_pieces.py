@@ -149,6 +149,26 @@ def test_feature_probe_handler_logs_curve_and_saves_best(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp_")]
 
 
+def test_feature_probe_handler_reads_the_block_it_is_given(tmp_path, monkeypatch):
+    import spcxr_monai.handlers.feature_probe as feature_probe
+
+    net = create_vit_classifier("tiny", img_size=32)
+    seen = []
+
+    def fake_probe(train_x, train_y, val_x, val_y, probe, k):
+        seen.append(train_x)
+        return {"accuracy": 0.5, "balanced_accuracy": 0.5}
+
+    monkeypatch.setattr(feature_probe, "probe_accuracy", fake_probe)
+    handler = FeatureProbeHandler(net, _loader(8), _loader(8), amp="none", block=4, save_dir=str(tmp_path))
+    engine = Engine(lambda e, b: None)
+    handler.attach(engine)
+    engine.run([0], max_epochs=1)
+    expected, _ = encoder_features(net, _loader(8), amp="none", blocks=[4])
+    np.testing.assert_allclose(seen[0], expected[:, 0], rtol=1e-5, atol=1e-6)  # block 4's tokens, not the final
+    assert json.loads((tmp_path / "feature_probe.json").read_text())["block"] == 4
+
+
 def test_save_atomic_keeps_the_old_file_when_a_save_fails(tmp_path):
     path = tmp_path / "model.pt"
     save_atomic({"w": torch.ones(2)}, path)
