@@ -63,9 +63,12 @@ def parse_recipe(spec: str) -> dict:
     ``ENCODER`` (``gmml`` only) is a released encoder's name used instead of ``--pretrained``, so that
     runs of two encoders keep apart in one table; ``encoder`` is ``None`` without it. ``DROP_PATH`` (ViT
     recipes only) is 0 when left out, so the names of the recipes run before it existed stay valid.
-    Each ``OPTION`` (:data:`RECIPE_OPTIONS`) adds a bundle config file to training (``configs``).
+    Each ``OPTION`` (:data:`RECIPE_OPTIONS`) adds a bundle config file to training (``configs``); ``blockN``
+    (ViT recipes) pools the tokens after block N instead of the final ones (``feature_block``, in ``overrides``).
     """
     base, *options = spec.split("+")
+    blocks = [int(o[5:]) for o in options if re.fullmatch(r"block\d+", o)]
+    options = [o for o in options if not re.fullmatch(r"block\d+", o)]
     unknown = [o for o in options if o not in RECIPE_OPTIONS]
     if unknown:
         raise ValueError(f"recipe {spec!r}: unknown option(s) {unknown}, known: {sorted(RECIPE_OPTIONS)}")
@@ -80,6 +83,8 @@ def parse_recipe(spec: str) -> dict:
         raise ValueError(f"recipe {spec!r}: '@' names a released encoder ({sorted(RELEASED)}) of a gmml recipe")
     if float(drop_path) and init in CNNS:
         raise ValueError(f"recipe {spec!r}: drop path is a ViT option, {init} has none")
+    if blocks and init in CNNS:
+        raise ValueError(f"recipe {spec!r}: blockN is a ViT option, {init} has no blocks")
     return {
         "init": init,
         "encoder": encoder or None,
@@ -87,6 +92,7 @@ def parse_recipe(spec: str) -> dict:
         "layer_decay": float(layer_decay),
         "drop_path": float(drop_path),
         "configs": [RECIPE_OPTIONS[o] for o in options],
+        "overrides": {"feature_block": blocks[-1]} if blocks else {},
         "name": spec,
     }
 
@@ -319,6 +325,7 @@ def run_one(
         learning_rate=recipe["lr"],
         layer_decay=recipe["layer_decay"],
         drop_path=recipe["drop_path"],
+        **recipe["overrides"],
         **{"train#checkpoint_saver#save_interval": run.epochs},
     )
     evaluator = wf.parser.get_parsed_content("validate#evaluator")

@@ -44,8 +44,12 @@ def test_recipes_parse_and_reject_unknown_inits(study):
         "layer_decay": 0.75,
         "drop_path": 0.0,
         "configs": [],
+        "overrides": {},
         "name": "gmml:5e-4:0.75",
     }
+    assert study.parse_recipe("gmml:5e-4:0.75+block8+ema")["overrides"] == {"feature_block": 8}
+    with pytest.raises(ValueError, match="blockN is a ViT option"):
+        study.parse_recipe("resnet18:1e-3:1+block8")
     assert study.parse_recipe("scratch:5e-4:0.75:0.1")["drop_path"] == 0.1
     strong = study.parse_recipe("resnet18:1e-3:1+strongaug+ema")
     assert strong["configs"] == ["strong_augmentation.json", "ema.json"] and strong["lr"] == 1e-3
