@@ -51,7 +51,8 @@ def param_groups_layer_decay(
     """AdamW groups with layer-wise learning-rate decay, as BEiT / MAE fine-tune a pretrained ViT.
 
     The head (and anything above the encoder) trains at ``lr``; block ``i`` of an ``L``-block encoder at
-    ``lr * layer_decay ** (L - i)``; the patch embedding at ``lr * layer_decay ** (L + 1)``. Early layers,
+    ``lr * layer_decay ** (L - i)``; the patch embedding at ``lr * layer_decay ** (L + 1)``, where ``L`` is
+    the deepest block with trainable parameters (a classifier reading block 8 decays as an 8-block encoder). Early layers,
     which hold the most general pretrained features, move least. Each group sets its own ``lr`` (MONAI /
     torch schedulers scale every group's initial lr by the same factor). Weight decay is split as in
     :func:`param_groups_weight_decay`; frozen parameters are left out.
@@ -64,10 +65,9 @@ def param_groups_layer_decay(
     """
     if not 0.0 < layer_decay <= 1.0:
         raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay}.")
-    num_layers = 1 + max(
-        (int(m.group(1) or m.group(2)) for m in map(_BLOCK.search, (n for n, _ in network.named_parameters())) if m),
-        default=-1,
-    )
+    # the depth that trains: an encoder read at a middle block (feature_block) decays from that block down
+    trained = (n for n, p in network.named_parameters() if p.requires_grad)
+    num_layers = 1 + max((int(m.group(1) or m.group(2)) for m in map(_BLOCK.search, trained) if m), default=-1)
     groups: dict[tuple[int, bool], dict] = {}
     for name, param in network.named_parameters():
         if not param.requires_grad:

@@ -127,6 +127,10 @@ def test_classifier_on_a_middle_block_runs_and_trains_only_up_to_it():
     net.train()
     net(images).sum().backward()
     assert all(p.grad is not None for n, p in net.named_parameters() if p.requires_grad and "cross_attn" not in n)
+    lrs = _lr_of(param_groups_layer_decay(net, lr=1e-3, weight_decay=0.05, layer_decay=0.5), net)
+    assert lrs["vit.blocks.7.attn.qkv.weight"] == pytest.approx(1e-3 * 0.5)  # block 8 is the top that trains
+    assert lrs["vit.patch_embedding.position_embeddings"] == pytest.approx(1e-3 * 0.5**9)
+    assert lrs["vit.blocks.8.attn.qkv.weight"] is None  # not run, not optimised
     probe = maybe_load_encoder_weights(create_vit_classifier("tiny", img_size=32, feature_block=8), None, freeze=True)
     assert {n for n, p in probe.named_parameters() if p.requires_grad} == {"head.2.weight", "head.2.bias"}
     with pytest.raises(ValueError, match="feature_block"):
