@@ -87,7 +87,7 @@ def test_configs_wire_components_rather_than_python(path):
     expressions = [
         s for s in _strings(json.loads(path.read_text())) if s.startswith("$") and not s.startswith("$import")
     ]
-    assert len(expressions) <= 15, expressions
+    assert len(expressions) <= 16, expressions
     assert not [s for s in expressions if len(s) > 100]
 
 
