@@ -83,3 +83,9 @@ python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tin
     --inits gmml --fractions 0.1 --seeds 0 --out ${R}_native/f10_s0
 python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v2 --out ${R}_native \
     --summarise ${R}_native/f10_s0/runs.csv
+# Toward Dice 0.945 (issue #29, the session after): UNETR's feature size 32 (16 before), otherwise the row above
+# (encoder v2, 10% of the masks, seed 0, masks cleaned); 1 thread beside the stage-8 pretraining
+python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v2 --work runs/segmentation_fs32 \
+    --inits gmml --fractions 0.1 --seeds 0 --feature-size 32 --out ${R}_fs32/f10_s0
+python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v2 --feature-size 32 \
+    --out ${R}_fs32 --summarise ${R}_fs32/f10_s0/runs.csv
