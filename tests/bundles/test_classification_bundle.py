@@ -272,7 +272,16 @@ def test_linear_probe_from_the_released_encoder_trains_the_head_only(tmp_path, c
     assert int(state["pooled_block"]) == probe_block("released") == 11
     assert state["head.2.weight"].shape == (3, 192) and float(state["head.0.running_var"].mean()) != 1.0
     assert hashlib.sha256(open(released_encoder(), "rb").read()).hexdigest() == digest  # untouched
-    # inference rebuilds the same network from the weights alone (no --linear_probe given)
+    # evaluation and inference rebuild the same network from the weights alone (no --linear_probe given)
+    args = ["--bundle_root", str(tmp_path), "--model_size", "tiny", "--image_size", "128", "--batch_size", "16"]
+    run_bundle(
+        "spcxr_cxr_classification",
+        "evaluating",
+        "--config_file",
+        "['configs/train.json','configs/evaluate.json']",
+        *args,
+    )
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["n"] == 60
     assert spcxr(["predict", sample_dicom(), "--bundle", str(BUNDLE), "--set", f"ckpt_dir={tmp_path / 'models'}"]) == 0
     probs = json.loads(capsys.readouterr().out)[sample_dicom()]
     assert sum(probs[c] for c in ("covid", "pneumonia", "normal")) == pytest.approx(1.0, abs=1e-4)
