@@ -222,3 +222,10 @@ $STUDY --work runs/study_e60 --fractions 0.1 --seeds 0 --min-steps 600 --recipes
 #     split. Same checkpoints as step 18 (restored as there); one thread beside the stage-8 pretraining
 python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/stage6.pt runs/stage7.pt \
     --out $R/frozen_probe_stages.md --blocks-out $R/frozen_probe_blocks.md
+# 21. Fine-tuning read at block 8 (the frozen probe's best block of the later stages; blocks 9-12 dropped, layer decay
+#     from block 8 down), encoder v2, 10% labels, 60 epochs as the adopted rows, 3 seeds (one thread, frozen worktree)
+for seed in 0 1 2; do
+    $STUDY --work runs/study_block --fractions 0.1 --seeds $seed --min-steps 600 --recipes "$V2+block8" \
+        --out $R/recipe_v2_block8/f10_s$seed
+done
+python experiments/pretrain_vs_scratch.py --recipes "$V2+block8" --out $R/recipe_v2_block8 --summarise $R/recipe_v2_block8/f10_s*/runs.csv

@@ -52,7 +52,7 @@ def test_train_evaluate_and_infer(tmp_path):
         "['configs/train.json','configs/evaluate.json']",
         "--bundle_root",
         str(tmp_path),
-        *TINY,
+        *TINY[:-2],  # the decoder's width is read off the weights (8), not repeated
     )
     with open(tmp_path / "eval" / "val_mean_dice_raw.csv") as f:
         dice = {r["filename"]: float(r["mean"]) for r in csv.DictReader(f)}
