@@ -207,6 +207,7 @@ python experiments/pretrain_vs_scratch.py --recipes $V2 --out $R/recipe_v2_e60 -
 #         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 128), saved with
 #     stage_state.py save /work/runs/gmml_stage7/models/model.pt experiments/release/stages/stage7; then the frozen
 #     probe of v2 and the two stages (stage 6 restored as above, to runs/stage6.pt)
+git checkout 7685cfa -- experiments/release/stages/stage7.pt.xz experiments/release/stages/stage7.json  # out of the tree since stage 8
 python experiments/release/stage_state.py restore experiments/release/stages/stage7 runs/stage7.pt
 python experiments/pretrain_vs_scratch.py --work runs/study_stage7 --pretrained runs/stage7.pt --fractions 0.1 \
     --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage7_f10_s0
