@@ -230,3 +230,15 @@ for seed in 0 1 2; do
         --out $R/recipe_v2_block8/f10_s$seed
 done
 python experiments/pretrain_vs_scratch.py --recipes "$V2+block8" --out $R/recipe_v2_block8 --summarise $R/recipe_v2_block8/f10_s*/runs.csv
+# 22. The scaling table's next row: stage 8, a warm restart from stage 7 (one thread, frozen worktree:
+#     STAGE_INIT=/work/runs/stage8_init.pt STAGE_RUN=/work/runs/gmml_stage8 SPCXR_RUNS=/work/runs \
+#         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 115), saved with
+#     stage_state.py save /work/runs/gmml_stage8/models/model.pt experiments/release/stages/stage8; then the frozen
+#     probe of v2 and the three stages (stage 6 and 7 restored as in steps 15 and 18)
+python experiments/release/stage_state.py restore experiments/release/stages/stage8 runs/stage8.pt
+python experiments/pretrain_vs_scratch.py --work runs/study_stage8 --pretrained runs/stage8.pt --fractions 0.1 \
+    --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage8_f10_s0
+spcxr compare $R/scaling/stage8_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv.gz"
+python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/stage6.pt runs/stage7.pt runs/stage8.pt \
+    --out $R/frozen_probe_stages.md --blocks-out $R/frozen_probe_blocks.md
