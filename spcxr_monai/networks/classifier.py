@@ -21,7 +21,7 @@ class ViTClassifier(ViTEncoderModel):
     one key for key.
 
     ``feature_block=k`` pools the tokens after block ``k`` instead (1-based): masked-image pretraining
-    leaves the most linearly separable features of a small ViT in its middle blocks (TinyMIM; block 7-8
+    leaves the most linearly separable features of a small ViT in its middle blocks (TinyMIM; blocks 7-11
     of 12 for ours, ``experiments/results/frozen_probe_blocks.md``), so a linear probe reads them there.
     The blocks after ``k`` and the final norm are not run and are frozen (they would get no gradient),
     and the pooled features are standardised by a BatchNorm without affine before the head, as MAE's
