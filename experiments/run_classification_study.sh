@@ -242,3 +242,6 @@ spcxr compare $R/scaling/stage8_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_
     "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv.gz"
 python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/stage6.pt runs/stage7.pt runs/stage8.pt \
     --out $R/frozen_probe_stages.md --blocks-out $R/frozen_probe_blocks.md
+# 23. Step 19's baselines, seed 1 (the session's end, side by side, one thread each)
+$STUDY --work runs/study_e60 --fractions 0.1 --seeds 1 --min-steps 600 --recipes scratch:5e-4:0.75 --out $R/recipe_e60_baselines/f10_s1_scratch
+$STUDY --work runs/study_e60 --fractions 0.1 --seeds 1 --min-steps 600 --recipes resnet18:1e-3:1 --out $R/recipe_e60_baselines/f10_s1_resnet18
