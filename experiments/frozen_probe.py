@@ -116,9 +116,10 @@ def main() -> None:
             by_path.update({str(i["image"]): (x, y) for i, x, y in zip(sets[split], *feats[split])})
         knn_sets = [[by_path[str(i["image"])] for i in monitor[side]] for side in ("training", "validation")]
         knn_train, knn_val = ([np.stack([f for f, _ in pairs]), np.array([y for _, y in pairs])] for pairs in knn_sets)
-        internal = []
+        internal, probes = [], []  # per block, then the final tokens (index -1)
         for index, label in [*enumerate(map(str, blocks)), (-1, "final")]:
             probe = fit_probe(feats, index)
+            probes.append(probe)
             internal.append(float(np.mean(probe.predict(feats["internal"][0][:, index]) == feats["internal"][1])))
             val = float(np.mean(probe.predict(feats["covid_val"][0][:, index]) == feats["covid_val"][1]))
             knn = probe_accuracy(
@@ -127,7 +128,7 @@ def main() -> None:
             block_lines.append(f"| {name} | {label} | {internal[-1]:.3f} | {val:.3f} | {knn['accuracy']:.3f} |")
         best = int(np.argmax(internal[:-1]))
         for index, features in [(-1, "final tokens"), (best, f"block {blocks[best]} (best internal)")]:
-            sc = probe_scores(fit_probe(feats, index), feats, index)
+            sc = probe_scores(probes[index], feats, index)  # the probe fitted above, not a second fit
             lines.append(
                 f"| {name} | {features} | {sc['val_acc']:.3f} | {sc['val_auc']:.3f} | {sc['ped_acc']:.3f} | "
                 f"{sc['ped_auc']:.3f} | {time.time() - start:.0f} |"
