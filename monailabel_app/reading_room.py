@@ -242,8 +242,33 @@ def orthanc_config(folder: Folder, port: int, password: str, dicom_port: int | N
     }
 
 
-def nginx_config(folder: Folder, host: str, port: int, upstream: int, token: str, cert: Path, key: Path) -> str:
+def nginx_config(
+    folder: Folder,
+    host: str,
+    port: int,
+    upstream: int,
+    token: str,
+    cert: Path,
+    key: Path,
+    pacs: tuple[str, str] | None = None,
+) -> str:
+    """nginx's configuration: ``upstream`` is MONAI Label's port; ``pacs`` (the room's Orthanc: its DICOMweb
+    root URL, the Authorization header nginx sends it) serves the viewer's DICOMweb, where given."""
     runtime = folder.runtime()
+    viewer_dicomweb = ""
+    if pacs is not None:
+        # The viewer's DICOMweb goes to Orthanc directly, with the viewer's Accept header: MONAI Label's proxy
+        # drops it, so Orthanc transcodes every frame, and Debian's Orthanc 1.10 crashes transcoding JPEG 2000
+        # (its civetweb threads have 100 KB stacks; GDCM's writer takes 130 KB). OHIF asks transfer-syntax=*.
+        viewer_dicomweb = "".join(
+            f"""
+        location /proxy/dicom/{op}/ {{
+            proxy_pass {pacs[0]}/;
+            proxy_set_header Authorization "{pacs[1]}";
+            proxy_read_timeout 600s;
+        }}"""
+            for op in ("wado", "qido")
+        )
     temp = " ".join(
         f"{kind}_temp_path {runtime / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
@@ -269,7 +294,7 @@ http {{
         error_page 497 =301 https://$host:$server_port$request_uri;
         add_header Strict-Transport-Security "max-age=31536000" always;
         auth_basic "spcxr reading room";
-        auth_basic_user_file {runtime / "htpasswd"};
+        auth_basic_user_file {runtime / "htpasswd"};{viewer_dicomweb}
         location / {{
             proxy_pass http://127.0.0.1:{upstream};
             proxy_http_version 1.1;
@@ -432,7 +457,9 @@ def start(folder: Folder, args: argparse.Namespace) -> dict:
         ready = lambda: _http_status(f"http://127.0.0.1:{ml_port}/info/", proxy_headers) == 200  # noqa: E731
         _wait("MONAI Label", ready, pid, log, args.timeout)
 
-        _write_private(folder.nginx / "nginx.conf", nginx_config(folder, host, port, ml_port, token, cert, key))
+        pacs = None if args.studies else (f"http://127.0.0.1:{orthanc_port}/dicom-web", auth["Authorization"])
+        conf = nginx_config(folder, host, port, ml_port, token, cert, key, pacs)
+        _write_private(folder.nginx / "nginx.conf", conf)
         _prepare_runtime(folder)
         log = folder.logs / "nginx-error.log"
         conf = folder.nginx / "nginx.conf"

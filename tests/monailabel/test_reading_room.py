@@ -132,6 +132,26 @@ def test_orthanc_and_monailabel_are_reached_only_through_the_proxy(room):
     assert status == 200
 
 
+def test_the_viewer_gets_frames_as_stored_and_jpeg_2000_never_brings_the_pacs_down(room, dicom_dir):
+    """OHIF's frame requests reach Orthanc with their Accept header (``transfer-syntax=*``): the CR's JPEG 2000
+    frame comes back untranscoded, the file's own codestream, as often as it is asked for, and Orthanc lives on.
+    (Through MONAI Label's proxy the header is dropped, Orthanc transcodes, and Debian's Orthanc 1.10 crashed
+    within 20 requests in each of 6 trials: the CI run of 2026-12-05.)"""
+    header = room.uploaded[FILES["CR"]]
+    stored = pydicom.dcmread(dicom_dir / FILES["CR"])
+    codestream = next(pydicom.encaps.generate_frames(stored.PixelData, number_of_frames=1))
+    assert codestream[:4] == b"\xff\x4f\xff\x51"  # JPEG 2000: SOC, SIZ
+    path = (
+        f"/proxy/dicom/wado/studies/{header.StudyInstanceUID}/series/{header.SeriesInstanceUID}"
+        f"/instances/{header.SOPInstanceUID}/frames/1"
+    )
+    accept = {"Accept": "multipart/related; type=application/octet-stream; transfer-syntax=*"}
+    for _ in range(20):
+        status, body = request(room, path, "alice", headers=accept)
+        assert status == 200 and codestream.rstrip(b"\0") in body and len(body) < len(codestream) + 1000
+    assert request(room, "/proxy/dicom/qido/studies", "alice")[0] == 200  # still serving
+
+
 def test_each_readers_labels_carry_their_names_and_a_forged_name_is_never_believed(room, tmp_path):
     series = {m: str(room.uploaded[name].SeriesInstanceUID) for m, name in FILES.items()}
     status, mask_png = request(
