@@ -93,6 +93,6 @@ python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tin
 # with `python experiments/release/stage_state.py restore experiments/release/stages/stage8 runs/stage8.pt`, in git
 # at cc63520), 10% of the masks, seed 0, masks cleaned, feature size 16 then 32 (1 thread beside the stage-9 pretraining)
 for fs in 16 32; do
-    python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage8.pt --work runs/segmentation_stage8 \
+    python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage8.pt --work runs/segmentation_stage8_fs$fs \
         --inits gmml --fractions 0.1 --seeds 0 --feature-size $fs --out ${R}_stage8/f10_s0$([ $fs = 32 ] && echo _fs32)
 done
