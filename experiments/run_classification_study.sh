@@ -235,6 +235,7 @@ python experiments/pretrain_vs_scratch.py --recipes "$V2+block8" --out $R/recipe
 #         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 115), saved with
 #     stage_state.py save /work/runs/gmml_stage8/models/model.pt experiments/release/stages/stage8; then the frozen
 #     probe of v2 and the three stages (stage 6 and 7 restored as in steps 15 and 18)
+git checkout cc63520 -- experiments/release/stages/stage8.pt.xz experiments/release/stages/stage8.json  # out of the tree since stage 9
 python experiments/release/stage_state.py restore experiments/release/stages/stage8 runs/stage8.pt
 python experiments/pretrain_vs_scratch.py --work runs/study_stage8 --pretrained runs/stage8.pt --fractions 0.1 \
     --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage8_f10_s0
@@ -245,3 +246,15 @@ python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/
 # 23. Step 19's baselines, seed 1 (the session's end, side by side, one thread each)
 $STUDY --work runs/study_e60 --fractions 0.1 --seeds 1 --min-steps 600 --recipes scratch:5e-4:0.75 --out $R/recipe_e60_baselines/f10_s1_scratch
 $STUDY --work runs/study_e60 --fractions 0.1 --seeds 1 --min-steps 600 --recipes resnet18:1e-3:1 --out $R/recipe_e60_baselines/f10_s1_resnet18
+# 24. The scaling table's next row: stage 9, a warm restart from stage 8 (one thread, frozen worktree:
+#     STAGE_INIT=/work/runs/stage9_init.pt STAGE_RUN=/work/runs/gmml_stage9 SPCXR_RUNS=/work/runs \
+#         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 100), saved with
+#     stage_state.py save /work/runs/gmml_stage9/models/model.pt experiments/release/stages/stage9; then the frozen
+#     probe of v2 and the four stages (stages 6-8 restored as in steps 15, 18 and 22)
+python experiments/release/stage_state.py restore experiments/release/stages/stage9 runs/stage9.pt
+python experiments/pretrain_vs_scratch.py --work runs/study_stage9 --pretrained runs/stage9.pt --fractions 0.1 \
+    --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage9_f10_s0
+spcxr compare $R/scaling/stage9_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+    "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv.gz"
+python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/stage6.pt runs/stage7.pt runs/stage8.pt \
+    runs/stage9.pt --out $R/frozen_probe_stages.md --blocks-out $R/frozen_probe_blocks.md

@@ -90,8 +90,9 @@ python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tin
 python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v2 --feature-size 32 \
     --out ${R}_fs32 --summarise ${R}_fs32/f10_s0/runs.csv
 # The encoder pretrained further (issue #29, the session after): stage 8 (~1.40 M image-steps, not released; restored
-# with `python experiments/release/stage_state.py restore experiments/release/stages/stage8 runs/stage8.pt`, in git
-# at cc63520), 10% of the masks, seed 0, masks cleaned, feature size 16 then 32 (1 thread beside the stage-9 pretraining)
+# with `git checkout cc63520 -- experiments/release/stages/stage8.pt.xz experiments/release/stages/stage8.json` and
+# `python experiments/release/stage_state.py restore experiments/release/stages/stage8 runs/stage8.pt`), 10% of the masks,
+# seed 0, masks cleaned, feature size 16 then 32 (1 thread beside the stage-9 pretraining)
 for fs in 16 32; do
     python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage8.pt --work runs/segmentation_stage8_fs$fs \
         --inits gmml --fractions 0.1 --seeds 0 --feature-size $fs --out ${R}_stage8/f10_s0$([ $fs = 32 ] && echo _fs32)
