@@ -458,8 +458,7 @@ def start(folder: Folder, args: argparse.Namespace) -> dict:
         _wait("MONAI Label", ready, pid, log, args.timeout)
 
         pacs = None if args.studies else (f"http://127.0.0.1:{orthanc_port}/dicom-web", auth["Authorization"])
-        conf = nginx_config(folder, host, port, ml_port, token, cert, key, pacs)
-        _write_private(folder.nginx / "nginx.conf", conf)
+        _write_private(folder.nginx / "nginx.conf", nginx_config(folder, host, port, ml_port, token, cert, key, pacs))
         _prepare_runtime(folder)
         log = folder.logs / "nginx-error.log"
         conf = folder.nginx / "nginx.conf"

@@ -135,8 +135,8 @@ def test_orthanc_and_monailabel_are_reached_only_through_the_proxy(room):
 def test_the_viewer_gets_frames_as_stored_and_jpeg_2000_never_brings_the_pacs_down(room, dicom_dir):
     """OHIF's frame requests reach Orthanc with their Accept header (``transfer-syntax=*``): the CR's JPEG 2000
     frame comes back untranscoded, the file's own codestream, as often as it is asked for, and Orthanc lives on.
-    (Through MONAI Label's proxy the header is dropped, Orthanc transcodes, and Debian's Orthanc 1.10 crashed
-    within 20 requests in each of 6 trials: the CI run of 2026-12-05.)"""
+    (Through MONAI Label's proxy the header is dropped and Orthanc transcodes: Debian's Orthanc 1.10 crashed so
+    in CI on 2026-12-05, and within 20 such requests in each of 6 trials after.)"""
     header = room.uploaded[FILES["CR"]]
     stored = pydicom.dcmread(dicom_dir / FILES["CR"])
     codestream = next(pydicom.encaps.generate_frames(stored.PixelData, number_of_frames=1))
