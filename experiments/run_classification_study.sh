@@ -258,3 +258,9 @@ spcxr compare $R/scaling/stage9_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_
     "$R/paired_v2_f10_s0/predictions/f0.1_s0_gmml@gmml-vit-tiny16-cxr128-v2_5e-4_0.75_covid_val.csv.gz"
 python experiments/frozen_probe.py --checkpoints gmml-vit-tiny16-cxr128-v2 runs/stage6.pt runs/stage7.pt runs/stage8.pt \
     runs/stage9.pt --out $R/frozen_probe_stages.md --blocks-out $R/frozen_probe_blocks.md
+# 25. Step 19's baselines, seed 2 (the session after, one thread, frozen worktree), then the 60-epoch table: both
+#     baselines and the adopted pretrained rows (step 17's recipe_v2_e60), 3 seeds each
+$STUDY --work runs/study_e60 --fractions 0.1 --seeds 2 --min-steps 600 --recipes scratch:5e-4:0.75 --out $R/recipe_e60_baselines/f10_s2_scratch
+$STUDY --work runs/study_e60 --fractions 0.1 --seeds 2 --min-steps 600 --recipes resnet18:1e-3:1 --out $R/recipe_e60_baselines/f10_s2_resnet18
+python experiments/pretrain_vs_scratch.py --recipes scratch:5e-4:0.75 resnet18:1e-3:1 "$V2" --out $R/recipe_e60_baselines \
+    --summarise $R/recipe_e60_baselines/f10_s*/runs.csv $R/recipe_v2_e60/f10_s*/runs.csv

@@ -97,3 +97,7 @@ for fs in 16 32; do
     python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage8.pt --work runs/segmentation_stage8_fs$fs \
         --inits gmml --fractions 0.1 --seeds 0 --feature-size $fs --out ${R}_stage8/f10_s0$([ $fs = 32 ] && echo _fs32)
 done
+# Stage 9 (~1.51 M image-steps; restored as stage 8 above, from experiments/release/stages/stage9), feature size 16,
+# otherwise the same row (1 thread, the same session's end)
+python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage9.pt --work runs/segmentation_stage9_fs16 \
+    --inits gmml --fractions 0.1 --seeds 0 --out ${R}_stage9/f10_s0
