@@ -264,3 +264,8 @@ $STUDY --work runs/study_e60 --fractions 0.1 --seeds 2 --min-steps 600 --recipes
 $STUDY --work runs/study_e60 --fractions 0.1 --seeds 2 --min-steps 600 --recipes resnet18:1e-3:1 --out $R/recipe_e60_baselines/f10_s2_resnet18
 python experiments/pretrain_vs_scratch.py --recipes scratch:5e-4:0.75 resnet18:1e-3:1 "$V2" --out $R/recipe_e60_baselines \
     --summarise $R/recipe_e60_baselines/f10_s*/runs.csv $R/recipe_v2_e60/f10_s*/runs.csv
+# 26. Stage 9 at 10% labels, seeds 1 and 2 (the session's end, one thread each, side by side): the 3 seeds a release needs
+for seed in 1 2; do
+    python experiments/pretrain_vs_scratch.py --work runs/study_stage9 --pretrained runs/stage9.pt --fractions 0.1 \
+        --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage9_f10_s$seed
+done
