@@ -211,6 +211,16 @@ def _add_bootstrap_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+def _add_override_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="inference config overrides, e.g. ckpt_dir=runs/cls/models (the network's sizes are read off the checkpoint)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spcxr", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,13 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("files", nargs="+", help="image files")
     p.add_argument("--bundle", default="bundles/spcxr_cxr_classification", help="trained classification bundle folder")
-    p.add_argument(
-        "--set",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="inference config overrides, e.g. ckpt_dir=runs/cls/models (the network's sizes are read off the checkpoint)",
-    )
+    _add_override_option(p)
     p.add_argument("--no-gate", action="store_true", help="leave out the input gate's verdict (spcxr check)")
     p.set_defaults(func=_predict)
 
@@ -246,13 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", nargs="+", default=["torchscript", "onnx"], choices=["torchscript", "onnx"])
     p.add_argument("-o", "--output-dir", help="where to write model.ts / model.onnx (default: the bundle's models/)")
     p.add_argument("--checkpoint", help="weights to export (default: models/model.pt)")
-    p.add_argument(
-        "--set",
-        nargs="+",
-        default=[],
-        metavar="KEY=VALUE",
-        help="inference config overrides (the network's sizes are read off the checkpoint)",
-    )
+    _add_override_option(p)
     p.set_defaults(func=_export)
 
     p = sub.add_parser(
