@@ -10,6 +10,11 @@ validation masked L1 (``models/model.pt``). Stores the GMML ViT state dict (enco
 head) in fp16, atomically, and writes beside it a JSON record: sha256, size, the probe and validation
 masked-L1 curves of all stages on one epoch axis, the chosen epoch and the command. Copies the
 reconstruction figure of the chosen epoch. Never touches a run's own files.
+
+A stage may also be given as its committed record (``experiments/release/stages/stageN.json``, written by
+``stage_state.py save`` with the run's curves in it), so a release can be made on a machine that no longer has
+the run folders: then ``--weights`` names the restored weights (``stage_state.py restore``) and the figure is
+left out.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -50,27 +56,44 @@ def wall_hours(figures: Path, epochs: int) -> float | None:
     return (times[-1][1] - times[0][1]) / (times[-1][0] - times[0][0]) * epochs / 3600
 
 
+def stage_log(run: Path) -> dict:
+    """What a release's record needs of one pretraining run (a bundle_root): its k-NN probe record, its
+    validation masked-L1 curve and its wall time; a few KB where the run folder holds tens of MB. A stage record
+    written by ``stage_state.py save`` (a ``.json`` file) gives the log stored in it."""
+    if run.suffix == ".json":
+        record = json.loads(run.read_text())
+        if "log" not in record:
+            raise ValueError(f"{run}: a stage record without the run's log (saved before logs were kept)")
+        return record["log"]
+    curve = scalar_curve(run / "logs" / "tensorboard", "val_masked_l1")
+    if not curve:
+        raise ValueError(f"{run}: no val_masked_l1 curve in logs/tensorboard")
+    return {
+        "run": str(run),
+        "probe": json.loads((run / "models" / "feature_probe.json").read_text()),
+        "val_masked_l1": curve,
+        "hours": wall_hours(run / "logs" / "figures", curve[-1][0]),
+    }
+
+
 def stage_curves(runs: list[Path], numbers: list[int] | None = None, offset: int = 0) -> tuple[dict, list, list[dict]]:
-    """The probe record, validation masked-L1 curve and per-stage extent of ``runs`` on one epoch axis:
-    stage ``i``'s epochs follow the last epoch of stage ``i - 1`` (the first follows ``offset``: the epochs of
-    the release it continues). ``numbers``: the stages' numbers in the pretraining script (default 1, 2, ...).
-    ``best_epoch`` is the last stage's."""
+    """The probe record, validation masked-L1 curve and per-stage extent of ``runs`` (run folders or stage
+    records) on one epoch axis: stage ``i``'s epochs follow the last epoch of stage ``i - 1`` (the first follows
+    ``offset``: the epochs of the release it continues). ``numbers``: the stages' numbers in the pretraining
+    script (default 1, 2, ...). ``best_epoch`` is the last stage's."""
     history, l1, stages = [], [], []
     for index, run in zip(numbers or range(1, len(runs) + 1), runs):
-        probe = json.loads((run / "models" / "feature_probe.json").read_text())
-        curve = scalar_curve(run / "logs" / "tensorboard", "val_masked_l1")
-        if not curve:
-            raise ValueError(f"{run}: no val_masked_l1 curve in logs/tensorboard")
+        log = stage_log(run)
+        probe, curve = log["probe"], [tuple(point) for point in log["val_masked_l1"]]
         history += [{**h, "epoch": h["epoch"] + offset} for h in probe["history"]]
         l1 += [(epoch + offset, value) for epoch, value in curve]
-        hours = wall_hours(run / "logs" / "figures", curve[-1][0])
         stages.append(
             {
                 "stage": index,
-                "run": str(run),
+                "run": log["run"],
                 "first_epoch": offset + 1,
                 "last_epoch": offset + curve[-1][0],
-                "hours": hours,
+                "hours": log["hours"],
                 "local_best_epoch": probe["best_epoch"],
                 "local_best_l1_epoch": min(curve, key=lambda c: c[1])[0],
             }
@@ -82,7 +105,9 @@ def stage_curves(runs: list[Path], numbers: list[int] | None = None, offset: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", type=Path, nargs="+", help="bundle_root of each pretraining stage, in order")
+    parser.add_argument(
+        "runs", type=Path, nargs="+", help="bundle_root (or stage record .json) of each pretraining stage, in order"
+    )
     parser.add_argument(
         "--checkpoint",
         default="model_probe.pt",
@@ -103,11 +128,20 @@ def main() -> None:
         default=0,
         help="epochs of the release the first run continues (e.g. 120 for a restart from e120)",
     )
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="the weights to release, when the last stage is given as its record (stage_state.py restore)",
+    )
     args = parser.parse_args()
 
     entry = RELEASED[args.name]
     last = args.runs[-1]
-    state = torch.load(last / "models" / args.checkpoint, map_location="cpu", weights_only=True)
+    if args.weights is None and last.suffix == ".json":
+        parser.error(f"{last} is a stage record: --weights must name its restored weights")
+    weights = args.weights or last / "models" / args.checkpoint
+    state = torch.load(weights, map_location="cpu", weights_only=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     target = HERE / entry["file"]
     save_atomic(state, target)
@@ -130,10 +164,7 @@ def main() -> None:
     )
     if args.stage_numbers:
         options += f" --stage-numbers {' '.join(map(str, args.stage_numbers))} --epoch-offset {args.epoch_offset}"
-    stages_cmd = " && ".join(
-        f"bash experiments/release/pretrain_released_encoder.sh {s['stage']} {s['last_epoch'] - s['first_epoch'] + 1}"
-        for s in stages
-    )
+    stages_cmd = " && ".join(stage_command(s, previous) for s, previous in zip(stages, [None, *stages]))
     record = {
         "name": args.name,
         "file": entry["file"],
@@ -150,12 +181,26 @@ def main() -> None:
         "stages": stages,
         "command": f"{stages_cmd} && python experiments/release/export_encoder.py {' '.join(map(str, args.runs))}{options}",
     }
+    if args.weights:
+        record["command"] += f" --weights {args.weights}"
     (HERE / (Path(entry["file"]).stem + ".json")).write_text(json.dumps(record, indent=1) + "\n")
     figure = last / "logs" / "figures" / f"reconstruction_epoch{local:03d}.png"
     if figure.is_file():
         shutil.copyfile(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
+    else:
+        print(f"no reconstruction figure of epoch {local} under {last}: the release has none", file=sys.stderr)
     write_model_card(record)
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
+
+
+def stage_command(stage: dict, previous: dict | None) -> str:
+    """The pretraining command of one stage: stages 1-4 by number; from stage 5 on, the script's stage 5 run as
+    a warm restart from the previous stage's weights into its own run folder (docs/releases.md)."""
+    epochs = stage["last_epoch"] - stage["first_epoch"] + 1
+    if stage["stage"] < 5:
+        return f"bash experiments/release/pretrain_released_encoder.sh {stage['stage']} {epochs}"
+    init = f"STAGE_INIT={previous['run']}/models/model.pt " if previous and previous["stage"] >= 5 else ""
+    return f"{init}STAGE_RUN={stage['run']} bash experiments/release/pretrain_released_encoder.sh 5 {epochs}"
 
 
 DATA_E120 = """- Pretrained without labels on the **3,728 images of COVID-QU-Ex's train split** as kept in
@@ -166,7 +211,7 @@ DATA_E120 = """- Pretrained without labels on the **3,728 images of COVID-QU-Ex'
   set, on which the study evaluates."""
 DATA_V2 = """- Pretrained without labels on **12,127 CXRs**: the 3,728 images of COVID-QU-Ex's train split as kept in
   `shared/data/covid-qu-ex/train` (the "Infection Segmentation Data" subset of COVID-QU-Ex, Tahir et al.,
-  Qatar University; 8-bit PNG, 256x256) in the stages up to e120, and in stage 4 those plus the **8,399 images
+  Qatar University; 8-bit PNG, 256x256) in the stages up to e120, and from stage 4 on those plus the **8,399 images
   of `shared/data/covid-radiography-pool`** (the COVID-19 Radiography Database, Chowdhury et al. 2020 and
   Rahman et al. 2021, COVID and Normal classes, its Normal images from RSNA and from Kermany's pediatric set;
   128-px JPEG; every near-duplicate of COVID-QU-Ex train and val, of the pediatric set and of a further
@@ -216,13 +261,14 @@ def write_model_card(record: dict) -> None:
     (HERE / RELEASED[record["name"]].get("card", "MODEL_CARD.md")).write_text(card)  # the first release's has no "card"
 
 
+E120_EPOCHS = 120  # the epochs on COVID-QU-Ex train alone: stage 4 (v2) and every later stage continue e120
+
+
 def _training_summary(stages: list[dict], epochs: int) -> str:
-    """ "120 epochs on 3.7k images, then 33 on 12.1k" for a stage 4 run, else "N epochs on 3.7k images"."""
-    pooled = [s for s in stages if s["stage"] >= 4]
-    if not pooled:
+    """ "120 epochs on 3.7k images, then 33 on 12.1k" for stage 4 or later, else "N epochs on 3.7k images"."""
+    if not any(s["stage"] >= 4 for s in stages):
         return f"{epochs} epochs on 3.7k images"
-    before = pooled[0]["first_epoch"] - 1
-    return f"{before} epochs on 3.7k images, then {epochs - before} on 12.1k"
+    return f"{E120_EPOCHS} epochs on 3.7k images, then {epochs - E120_EPOCHS} on 12.1k"
 
 
 def _duration(hours: float) -> str:

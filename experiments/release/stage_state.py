@@ -10,6 +10,13 @@ stores that difference quantised to int8 with one scale per output row (per tens
 sha256, the largest reconstruction error (below fp16's own rounding of these weights), and the source file.
 ``restore`` rebuilds the float32 state dict (encoder and head) that ``STAGE_INIT`` of
 ``pretrain_released_encoder.sh`` starts the next stage from.
+
+The record also keeps the run's log (its validation masked-L1 curve, k-NN probe record and wall time, read
+from the bundle_root the source sits in), so a release spanning several stages can be exported on a machine
+without their run folders (``export_encoder.py experiments/release/stages/stage5.json ...``). Every stage's
+record stays in the tree; only the latest stage's weights do. ``log`` adds the log to a record saved without it:
+
+    python experiments/release/stage_state.py log runs/gmml_stage5 experiments/release/stages/stage5
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import lzma
 from pathlib import Path
 
 import torch
+from export_encoder import stage_log  # this script's folder, first on sys.path when it runs
 
 from spcxr_monai.networks.transfer import checkpoint_state
 from spcxr_monai.pretrained import DEFAULT, released_encoder
@@ -62,9 +70,24 @@ def save(source: str, out: str, base: str) -> dict:
         "bytes": Path(f"{out}.pt.xz").stat().st_size,
         "restore": f"python experiments/release/stage_state.py restore {out} OUT.pt",
     }
-    with atomic_write(f"{out}.json", "w") as f:
-        json.dump(record, f, indent=1)
+    run = Path(source).resolve().parent.parent  # <bundle_root>/models/<checkpoint>
+    if (run / "logs" / "tensorboard").is_dir():
+        record["log"] = stage_log(run)
+    _write_record(record, out)
     return record
+
+
+def add_log(run: str, stage: str) -> dict:
+    """Store ``run``'s log in the record of ``stage`` (a stem given to ``save``)."""
+    record = json.loads(Path(f"{stage}.json").read_text())
+    record["log"] = stage_log(Path(run))
+    _write_record(record, stage)
+    return record
+
+
+def _write_record(record: dict, stem: str) -> None:
+    with atomic_write(f"{stem}.json", "w") as f:
+        json.dump(record, f, indent=1)
 
 
 def restore(stage: str, out: str) -> None:
@@ -90,9 +113,15 @@ def main() -> None:
     p = sub.add_parser("restore")
     p.add_argument("stage", help="the stem given to save")
     p.add_argument("out", help="float32 state dict to write")
+    p = sub.add_parser("log")
+    p.add_argument("run", help="the stage's bundle_root (logs/tensorboard, models/feature_probe.json)")
+    p.add_argument("stage", help="the stem given to save")
     args = parser.parse_args()
     if args.command == "save":
-        print(json.dumps(save(args.source, args.out, args.base), indent=1))
+        record = save(args.source, args.out, args.base)
+        print(json.dumps({k: v for k, v in record.items() if k != "log"}, indent=1))
+    elif args.command == "log":
+        print(json.dumps(add_log(args.run, args.stage)["log"]["val_masked_l1"][-1]))
     else:
         restore(args.stage, args.out)
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
-
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+from pretraining_runs import EXPERIMENTS
 
 
 @pytest.fixture(scope="session")

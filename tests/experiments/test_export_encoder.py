@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from torch.utils.tensorboard import SummaryWriter
+from pretraining_runs import fake_run
 
 from spcxr_monai.networks import create_gmml_vit
 
@@ -18,28 +17,6 @@ from spcxr_monai.networks import create_gmml_vit
 @pytest.fixture(scope="module")
 def export(load_script):
     return load_script("release/export_encoder.py")
-
-
-def fake_run(root: Path, l1: list[float], probe: dict[int, float], best: int, weights: dict | None = None) -> Path:
-    """A pretraining bundle_root as the bundle leaves it: tensorboard curve, probe record, figures, weights."""
-    (root / "models").mkdir(parents=True)
-    (root / "logs" / "figures").mkdir(parents=True)
-    with SummaryWriter(str(root / "logs" / "tensorboard")) as writer:
-        for epoch, value in enumerate(l1, start=1):
-            writer.add_scalar("val_masked_l1", value, epoch)
-    history = [
-        {"epoch": e, "probe_accuracy": a, "probe_accuracy_balanced_accuracy": a - 0.05} for e, a in probe.items()
-    ]
-    (root / "models" / "feature_probe.json").write_text(
-        json.dumps({"probe": "knn", "k": 20, "best_epoch": best, "history": history})
-    )
-    for epoch in range(1, len(l1) + 1):
-        (root / "logs" / "figures" / f"reconstruction_epoch{epoch:03d}.png").write_bytes(
-            f"{root.name} {epoch}".encode()
-        )
-    if weights is not None:
-        torch.save(weights, root / "models" / "model_probe.pt")
-    return root
 
 
 def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, tmp_path, monkeypatch):
