@@ -11,7 +11,9 @@ import pytest
 import torch
 from pretraining_runs import EXPERIMENTS, fake_run
 
-from spcxr_monai.pretrained import released_encoder
+from spcxr_monai.pretrained import DEFAULT, RELEASED, released_encoder
+
+STEM = Path(RELEASED[DEFAULT]["file"]).stem  # the default release stands in for the one a stage continues
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def test_a_stage_saved_and_restored_keeps_its_weights_and_its_log(scripts, tmp_p
     weights = stage_weights(0)
     run = fake_run(tmp_path / "gmml_stage5", [0.23, 0.22, 0.215], {2: 0.74}, best=2)
     torch.save(weights, run / "models" / "model.pt")
-    record = stage_state.save(str(run / "models" / "model.pt"), str(tmp_path / "stage5"), "gmml-vit-tiny16-cxr128-v2")
+    record = stage_state.save(str(run / "models" / "model.pt"), str(tmp_path / "stage5"), DEFAULT)
     assert record["max_abs_error"] < 1e-3 and (tmp_path / "stage5.pt.xz").stat().st_size < 8e6
     stage_state.restore(str(tmp_path / "stage5"), str(tmp_path / "restored.pt"))
     restored = torch.load(tmp_path / "restored.pt", weights_only=True)
@@ -60,9 +62,7 @@ def test_a_release_from_stage_records_equals_one_from_the_run_folders(scripts, t
     for number, l1 in ((5, [0.23, 0.22]), (6, [0.225, 0.21, 0.212])):
         run = fake_run(tmp_path / f"gmml_stage{number}", l1, {2: 0.7 + number / 100}, best=2)
         torch.save(stage_weights(number), run / "models" / "model.pt")
-        stage_state.save(
-            str(run / "models" / "model.pt"), str(tmp_path / f"stage{number}"), "gmml-vit-tiny16-cxr128-v2"
-        )
+        stage_state.save(str(run / "models" / "model.pt"), str(tmp_path / f"stage{number}"), DEFAULT)
         runs.append(run)
         stems.append(tmp_path / f"stage{number}")
     stage_state.restore(str(stems[-1]), str(tmp_path / "stage6_restored.pt"))
@@ -75,22 +75,22 @@ def test_a_release_from_stage_records_equals_one_from_the_run_folders(scripts, t
         out = tmp_path / name
         out.mkdir()
         monkeypatch.setattr(export, "HERE", out)
-        argv = [*map(str, sources), "--checkpoint", "model.pt", "--name", "gmml-vit-tiny16-cxr128-v2"]
+        argv = [*map(str, sources), "--checkpoint", "model.pt", "--name", DEFAULT]
         monkeypatch.setattr(
             sys, "argv", ["export_encoder.py", *argv, "--stage-numbers", "5", "6", "--epoch-offset", "153", *extra]
         )
         export.main()
-        records[name] = json.loads((out / "gmml_vit_tiny16_cxr128_v2.json").read_text())
-        records[name]["card"] = (out / "MODEL_CARD_gmml_vit_tiny16_cxr128_v2.md").read_text()
+        records[name] = json.loads((out / f"{STEM}.json").read_text())
+        records[name]["card"] = (out / RELEASED[DEFAULT]["card"]).read_text()
     by_runs, by_records = records["runs"], records["records"]
     for key in ("val_masked_l1", "probe", "stages", "chosen_epoch", "chosen_by", "parameters"):
         assert by_runs[key] == by_records[key], key
-    assert by_runs["chosen_epoch"] == 157  # stage 6's own epoch 2 (lowest L1), after v2's 153 and stage 5's 2
+    assert by_runs["chosen_epoch"] == 157  # stage 6's own epoch 2 (lowest L1), after the 153 given and stage 5's 2
     # the weights differ only by the int8 delta's rounding, about fp16's own
-    released = torch.load(tmp_path / "records" / "gmml_vit_tiny16_cxr128_v2.pt", weights_only=True)
+    released = torch.load(tmp_path / "records" / RELEASED[DEFAULT]["file"], weights_only=True)
     assert all(v.dtype == torch.float16 for v in released.values() if v.is_floating_point())
     torch.testing.assert_close({k: v.float() for k, v in released.items()}, stage_weights(6), atol=2e-3, rtol=0)
-    # later stages name their warm restart; the card counts v2's epochs on each set of images
+    # later stages name their warm restart; the card counts the epochs on each set of images
     assert f"STAGE_INIT={runs[0]}/models/model.pt STAGE_RUN={runs[1]} bash" in by_records["command"]
     assert "--weights" in by_records["command"] and "--weights" not in by_runs["command"]
     assert "120 epochs on 3.7k images, then 38 on 12.1k" in by_records["card"]
