@@ -134,6 +134,13 @@ def main() -> None:
         default=None,
         help="the weights to release, when the last stage is given as its record (stage_state.py restore)",
     )
+    parser.add_argument(
+        "--figure",
+        type=Path,
+        default=None,
+        help="the release's reconstruction figure, when the last stage is given as its record: the GMML bundle's "
+        "`evaluating` of --weights (eval/reconstruction_epoch001.png; bundles/spcxr_gmml_pretrain/docs/README.md)",
+    )
     args = parser.parse_args()
 
     entry = RELEASED[args.name]
@@ -183,12 +190,14 @@ def main() -> None:
     }
     if args.weights:
         record["command"] += f" --weights {args.weights}"
+    if args.figure:
+        record["command"] += f" --figure {args.figure}"
     (HERE / (Path(entry["file"]).stem + ".json")).write_text(json.dumps(record, indent=1) + "\n")
-    figure = last / "logs" / "figures" / f"reconstruction_epoch{local:03d}.png"
+    figure = args.figure or last / "logs" / "figures" / f"reconstruction_epoch{local:03d}.png"
     if figure.is_file():
         shutil.copyfile(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
     else:
-        print(f"no reconstruction figure of epoch {local} under {last}: the release has none", file=sys.stderr)
+        print(f"no reconstruction figure {figure}: the release has none (--figure names one)", file=sys.stderr)
     write_model_card(record)
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
 

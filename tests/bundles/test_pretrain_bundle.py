@@ -74,6 +74,19 @@ def test_training_from_the_bundle_folder_writes_models_figures_and_logs(tmp_path
     clf = load_encoder_weights(create_vit_classifier("tiny", img_size=32), str(models / "model.pt"))
     torch.testing.assert_close(clf.vit.norm.weight, state["vit.norm.weight"])
     load_encoder_weights(create_unetr("tiny", img_size=32), str(models / "model.pt"))
+    # evaluating scores model.pt on the validation split with validation's own masks: its best epoch's L1
+    run_bundle(
+        "spcxr_gmml_pretrain",
+        "evaluating",
+        "--config_file",
+        "['configs/train.json','configs/evaluate.json']",
+        "--bundle_root",
+        str(root),
+        *TINY,
+    )
+    metrics = dict(line.split(",") for line in (root / "eval" / "metrics.csv").read_text().splitlines())
+    assert float(metrics["val_masked_l1"]) == pytest.approx(min(losses), abs=2e-4)
+    assert (root / "eval" / "reconstruction_epoch001.png").stat().st_size > 10_000
 
 
 def _workflow(root: Path, epochs: int, **overrides) -> ConfigWorkflow:
