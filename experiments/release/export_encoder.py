@@ -139,7 +139,7 @@ def main() -> None:
         type=Path,
         default=None,
         help="the release's reconstruction figure, when the last stage is given as its record: the GMML bundle's "
-        "`evaluating` of --weights (eval/reconstruction_epoch001.png; bundles/spcxr_gmml_pretrain/docs/README.md)",
+        "`evaluating` of --weights (eval/reconstruction.png; bundles/spcxr_gmml_pretrain/docs/README.md)",
     )
     args = parser.parse_args()
 

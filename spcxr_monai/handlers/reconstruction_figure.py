@@ -27,23 +27,33 @@ def _as_batch(output: Sequence[Mapping] | Mapping, key: str, n: int) -> torch.Te
 class ReconstructionFigureHandler:
     """Save a figure of original / corrupted / reconstruction for the last batch of each evaluation.
 
-    Writes ``<output_dir>/reconstruction_epoch<NNN>.png`` and, when given a ``summary_writer``, adds
-    the figure to TensorBoard under ``tag``.
+    Writes ``<output_dir>/<filename>`` (default ``reconstruction_epoch<NNN>.png``) and, when given a
+    ``summary_writer``, adds the figure to TensorBoard under ``tag``.
 
     Args:
         output_dir: folder for the PNGs.
         summary_writer: optional ``torch.utils.tensorboard.SummaryWriter``.
         num_images: rows in the figure.
         tag: TensorBoard tag.
+        filename: the PNG's name, ``{epoch}`` replaced by the engine's epoch.
+        title: the figure's title, formatted as ``filename`` (an evaluation names its checkpoint instead).
     """
 
     def __init__(
-        self, output_dir: str, summary_writer: Any = None, num_images: int = 4, tag: str = "reconstruction"
+        self,
+        output_dir: str,
+        summary_writer: Any = None,
+        num_images: int = 4,
+        tag: str = "reconstruction",
+        filename: str = "reconstruction_epoch{epoch:03d}.png",
+        title: str = "GMML reconstruction, epoch {epoch}",
     ) -> None:
         self.output_dir = output_dir
         self.summary_writer = summary_writer
         self.num_images = num_images
         self.tag = tag
+        self.filename = filename
+        self.title = title
         self.last_path: str | None = None
 
     def attach(self, engine: Engine) -> None:
@@ -66,10 +76,10 @@ class ReconstructionFigureHandler:
                     axes[r, c].set_title(title)
             axes[r, 1].contour(mask[r, 0].numpy(), levels=[0.5], colors="yellow", linewidths=0.5)
         epoch = engine.state.epoch
-        fig.suptitle(f"GMML reconstruction, epoch {epoch}")
+        fig.suptitle(self.title.format(epoch=epoch))
         fig.tight_layout()
         os.makedirs(self.output_dir, exist_ok=True)
-        self.last_path = os.path.join(self.output_dir, f"reconstruction_epoch{epoch:03d}.png")
+        self.last_path = os.path.join(self.output_dir, self.filename.format(epoch=epoch))
         fig.savefig(self.last_path, dpi=80)
         if self.summary_writer is not None:
             self.summary_writer.add_figure(self.tag, fig, global_step=epoch)

@@ -86,7 +86,7 @@ def test_training_from_the_bundle_folder_writes_models_figures_and_logs(tmp_path
     )
     metrics = dict(line.split(",") for line in (root / "eval" / "metrics.csv").read_text().splitlines())
     assert float(metrics["val_masked_l1"]) == pytest.approx(min(losses), abs=2e-4)
-    assert (root / "eval" / "reconstruction_epoch001.png").stat().st_size > 10_000
+    assert (root / "eval" / "reconstruction.png").stat().st_size > 10_000
 
 
 def _workflow(root: Path, epochs: int, **overrides) -> ConfigWorkflow:

@@ -66,7 +66,7 @@ def test_a_release_from_stage_records_equals_one_from_the_run_folders(scripts, t
         runs.append(run)
         stems.append(tmp_path / f"stage{number}")
     stage_state.restore(str(stems[-1]), str(tmp_path / "stage6_restored.pt"))
-    evaluated = tmp_path / "eval" / "reconstruction_epoch001.png"  # the bundle's `evaluating` of the restored weights
+    evaluated = tmp_path / "eval" / "reconstruction.png"  # the bundle's `evaluating` of the restored weights
     evaluated.parent.mkdir()
     evaluated.write_bytes(b"figure of the restored weights")
 
