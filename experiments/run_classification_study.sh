@@ -269,3 +269,16 @@ for seed in 1 2; do
     python experiments/pretrain_vs_scratch.py --work runs/study_stage9 --pretrained runs/stage9.pt --fractions 0.1 \
         --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage9_f10_s$seed
 done
+# 27. Stage 9 at 100% labels, 10 epochs, seeds 0-2 (one thread beside the stage-10 pretraining, frozen worktree): with
+#     step 26 the rows a release needs; higher internal AUC than v2 over the 3 seeds at 10% and 100%: released as
+#     encoder v3 (experiments/release/export_encoder.py, docs/releases.md), the default
+for seed in 0 1 2; do
+    python experiments/pretrain_vs_scratch.py --work runs/study_stage9 --pretrained runs/stage9.pt --fractions 1.0 \
+        --seeds $seed --epochs 10 --recipes gmml:5e-4:0.75 --out $R/scaling/stage9_f100_s$seed
+done
+# 28. v3's 30-epoch rows at 100% labels (the README's table), one seed per session as the second core allows;
+#     runs/stage9.pt as restored in step 24 (v3, `--pretrained released`, is its fp16 copy)
+for seed in 0 1 2; do
+    python experiments/pretrain_vs_scratch.py --work runs/study_long_v3 --pretrained runs/stage9.pt --fractions 1.0 \
+        --epochs 30 --seeds $seed --recipes gmml:5e-4:0.75 --out $LR/f100_s${seed}_gmml_v3
+done

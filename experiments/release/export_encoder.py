@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
 import sys
+from itertools import groupby
 from pathlib import Path
 
 import torch
+from PIL import Image
 
 from spcxr_monai.pretrained import DEFAULT, HERE, RELEASED
 from spcxr_monai.utils import save_atomic
@@ -96,6 +97,7 @@ def stage_curves(runs: list[Path], numbers: list[int] | None = None, offset: int
                 "hours": log["hours"],
                 "local_best_epoch": probe["best_epoch"],
                 "local_best_l1_epoch": min(curve, key=lambda c: c[1])[0],
+                "probe_block": probe.get("block"),  # None: the final tokens
             }
         )
         offset += curve[-1][0]
@@ -195,11 +197,18 @@ def main() -> None:
     (HERE / (Path(entry["file"]).stem + ".json")).write_text(json.dumps(record, indent=1) + "\n")
     figure = args.figure or last / "logs" / "figures" / f"reconstruction_epoch{local:03d}.png"
     if figure.is_file():
-        shutil.copyfile(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
+        save_palette_png(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
     else:
         print(f"no reconstruction figure {figure}: the release has none (--figure names one)", file=sys.stderr)
     write_model_card(record)
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
+
+
+def save_palette_png(source: Path, target: Path) -> None:
+    """``source`` as a 256-colour PNG: a release's figure (grey images, yellow mask outlines) keeps its look at
+    about 60% of the bytes, and the package's tree stays small."""
+    with Image.open(source) as image:
+        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
 
 
 def stage_command(stage: dict, previous: dict | None) -> str:
@@ -262,6 +271,7 @@ def write_model_card(record: dict) -> None:
         command=record["command"],
         stage_lines="\n".join(stage_lines),
         k=probe["k"],
+        probe_tokens=_probe_tokens(record["stages"]),
         curve_table="\n".join(rows),
         default_note="the default, also `released`" if record["name"] == DEFAULT else f"`released` is `{DEFAULT}`",
         data=DATA_V2 if any(s["stage"] >= 4 for s in record["stages"]) else DATA_E120,
@@ -278,6 +288,22 @@ def _training_summary(stages: list[dict], epochs: int) -> str:
     if not any(s["stage"] >= 4 for s in stages):
         return f"{epochs} epochs on 3.7k images"
     return f"{E120_EPOCHS} epochs on 3.7k images, then {epochs - E120_EPOCHS} on 12.1k"
+
+
+def _probe_tokens(stages: list[dict]) -> str:
+    """ "final tokens", or which stages' monitor read which tokens when that changed between stages."""
+    runs = [
+        (name, [s["stage"] for s in group])
+        for name, group in groupby(
+            stages, lambda s: f"block {s['probe_block']}'s tokens" if s.get("probe_block") else "final tokens"
+        )
+    ]
+    if len(runs) == 1:
+        return runs[0][0]
+    return ", ".join(
+        f"{name} (stage {numbers[0]})" if len(numbers) == 1 else f"{name} (stages {numbers[0]}-{numbers[-1]})"
+        for name, numbers in runs
+    )
 
 
 def _duration(hours: float) -> str:

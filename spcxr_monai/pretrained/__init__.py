@@ -19,6 +19,8 @@ __all__ = ["RELEASED", "probe_block", "release_record", "released_encoder", "res
 HERE = Path(__file__).parent
 # the last commit whose tree holds every earlier release's weights (they left the package with v2 the default)
 HISTORY_COMMIT = "6f50453503294a0adbd1beacb36aec42976b7ada"
+# the last commit whose tree holds v2's weights (they left the package with v3 the default)
+V2_COMMIT = "2f567af0f698e49d94e1d37f52e08779d687868b"
 
 # name -> file, model card and the architecture the weights need; the sha256 is in the file's JSON record beside it
 RELEASED: dict[str, dict] = {
@@ -47,6 +49,7 @@ RELEASED: dict[str, dict] = {
     },
     "gmml-vit-tiny16-cxr128-v2": {  # + stage 4: a warm restart from e120 on COVID-QU-Ex train + the pool (12,127)
         "file": "gmml_vit_tiny16_cxr128_v2.pt",
+        "restore": V2_COMMIT,
         "card": "MODEL_CARD_gmml_vit_tiny16_cxr128_v2.md",
         "model_size": "tiny",
         "patch_size": 16,
@@ -55,11 +58,20 @@ RELEASED: dict[str, dict] = {
         # (experiments/frozen_probe.py, experiments/results/frozen_probe_blocks.md)
         "probe_block": 11,
     },
+    "gmml-vit-tiny16-cxr128-v3": {  # + stages 5-9: warm restarts from v2 on the same 12,127 images, one thread each
+        "file": "gmml_vit_tiny16_cxr128_v3.pt",
+        "card": "MODEL_CARD_gmml_vit_tiny16_cxr128_v3.md",
+        "model_size": "tiny",
+        "patch_size": 16,
+        "image_size": 128,
+        "probe_block": 7,
+    },
 }
 # what "released" means: the encoder the bundles start from, chosen among the releases by the study's
 # fine-tuning selection metric, the internal validation AUC (never val or pediatric): e100 over the first
-# release, e120 over e100, then v2 over e120, each higher at 10% and 100% labels on every seed run
-DEFAULT = "gmml-vit-tiny16-cxr128-v2"
+# release, e120 over e100, v2 over e120 (each higher at 10% and 100% labels on every seed run), then v3 over v2
+# (higher over 3 seeds at 10% and at 100% labels)
+DEFAULT = "gmml-vit-tiny16-cxr128-v3"
 
 
 def released_encoder(name: str = DEFAULT, verify: bool = True) -> str:

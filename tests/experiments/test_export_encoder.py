@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from pretraining_runs import fake_run
+from pretraining_runs import fake_run, read_figure
 
 from spcxr_monai.networks import create_gmml_vit
 
@@ -46,7 +46,7 @@ def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, 
         and "encoder.sh 2 2 &&" in record["command"]
     )
     # the figure of the chosen epoch is the last stage's own epoch 2, not the first stage's
-    assert (out / "gmml_vit_tiny16_cxr128_reconstruction.png").read_bytes() == b"gmml_continue 2"
+    assert read_figure(out / "gmml_vit_tiny16_cxr128_reconstruction.png") == "gmml_continue 2"
     card = (out / "MODEL_CARD.md").read_text()
     assert "epoch 5 of 5" in card and "(0.720)" in card and "| 4 (stage 2) | 0.3600 |" in card
     assert "epochs 1-3" in card and "epochs 4-5" in card and "{" not in card.split("## Use")[0]
@@ -57,7 +57,7 @@ def test_two_stages_share_one_epoch_axis_and_the_last_stage_is_released(export, 
     export.main()
     record = json.loads((out / "gmml_vit_tiny16_cxr128.json").read_text())
     assert record["chosen_epoch"] == 4 and "--checkpoint model.pt" in record["command"]
-    assert (out / "gmml_vit_tiny16_cxr128_reconstruction.png").read_bytes() == b"gmml_continue 1"
+    assert read_figure(out / "gmml_vit_tiny16_cxr128_reconstruction.png") == "gmml_continue 1"
     assert "epoch 4 of 5: lowest validation masked L1 of the last stage (0.3600)" in (out / "MODEL_CARD.md").read_text()
 
 
@@ -73,3 +73,9 @@ def test_wall_time_from_a_subset_of_the_figures(export, tmp_path):
     (tmp_path / "reconstruction_epoch010.png").unlink()
     (tmp_path / "reconstruction_epoch020.png").unlink()
     assert export.wall_hours(tmp_path, 20) is None  # one figure: no time
+
+
+def test_the_card_names_the_tokens_each_stage_s_monitor_read(export):
+    stages = [{"stage": n, "probe_block": block} for n, block in ((5, None), (6, None), (7, 8))]
+    assert export._probe_tokens(stages) == "final tokens (stages 5-6), block 8's tokens (stage 7)"
+    assert export._probe_tokens(stages[:2]) == "final tokens"
