@@ -9,12 +9,12 @@ frozen-feature probe picked (``models/model_probe.pt``: best k-NN accuracy) or t
 validation masked L1 (``models/model.pt``). Stores the GMML ViT state dict (encoder + reconstruction
 head) in fp16, atomically, and writes beside it a JSON record: sha256, size, the probe and validation
 masked-L1 curves of all stages on one epoch axis, the chosen epoch and the command. Copies the
-reconstruction figure of the chosen epoch. Never touches a run's own files.
+reconstruction figure of the chosen epoch (as a 256-colour PNG). Never touches a run's own files.
 
 A stage may also be given as its committed record (``experiments/release/stages/stageN.json``, written by
 ``stage_state.py save`` with the run's curves in it), so a release can be made on a machine that no longer has
-the run folders: then ``--weights`` names the restored weights (``stage_state.py restore``) and the figure is
-left out.
+the run folders: then ``--weights`` names the restored weights (``stage_state.py restore``) and ``--figure`` their
+reconstruction figure (the GMML bundle's ``evaluating``; without it the release has none).
 """
 
 from __future__ import annotations
