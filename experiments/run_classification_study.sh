@@ -276,6 +276,10 @@ for seed in 0 1 2; do
     python experiments/pretrain_vs_scratch.py --work runs/study_stage9 --pretrained runs/stage9.pt --fractions 1.0 \
         --seeds $seed --epochs 10 --recipes gmml:5e-4:0.75 --out $R/scaling/stage9_f100_s$seed
 done
+# v3 against v2, 3 seeds at 10% and 100% labels, one table (mean ± std as every summary here)
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 "$V2" --out $R/classification_v3 \
+    --summarise $R/scaling/stage9_f10_s*/runs.csv $R/scaling/stage9_f100_s*/runs.csv $R/classification_v2/f10_*/runs.csv \
+    $R/classification_v2/f100_s*/runs.csv
 # 28. v3's 30-epoch rows at 100% labels (the README's table), one seed per session as the second core allows;
 #     runs/stage9.pt as restored in step 24 (v3, `--pretrained released`, is its fp16 copy)
 for seed in 0 1 2; do
