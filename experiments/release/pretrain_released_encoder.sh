@@ -14,10 +14,11 @@
 #       from the released e120 encoder (head included) on three times the images, COVID-QU-Ex train + the
 #       unlabelled covid-radiography-pool (12,127 CXRs; never val, never pediatric), batch 64, peak lr 5e-4,
 #       1 thread (the other core stays free); its validation split is 10% of those patients
-#   bash experiments/release/pretrain_released_encoder.sh 5 EPOCHS [BUNDLE ARGS...]   encoder v3, stage 5 onwards:
-#       a warm restart from the latest stage's weights (STAGE_INIT: a release name or a checkpoint; default the
-#       released v2) on the same 12,127 images, same recipe as stage 4, run folder gmml_stage5 (STAGE_RUN
-#       overrides it for stage 6, 7, ...); fit it to the session with --max_minutes
+#   bash experiments/release/pretrain_released_encoder.sh 5 EPOCHS [BUNDLE ARGS...]   stage 5 onwards (stages 5-9
+#       made encoder v3): a warm restart from the latest stage's weights (STAGE_INIT: a release name or a
+#       checkpoint; default v2, where stage 5 started: its weights are in the git history since v3) on the same
+#       12,127 images, same recipe as stage 4, run folder gmml_stage5 (STAGE_RUN overrides it for stage 6, 7, ...);
+#       fit it to the session with --max_minutes
 # SPCXR_DATA: the data root (default ../shared/data); SPCXR_RUNS: where the run folders go (experiments/runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
