@@ -286,3 +286,16 @@ for seed in 0 1 2; do
     python experiments/pretrain_vs_scratch.py --work runs/study_long_v3 --pretrained runs/stage9.pt --fractions 1.0 \
         --epochs 30 --seeds $seed --recipes gmml:5e-4:0.75 --out $LR/f100_s${seed}_gmml_v3
 done
+# 29. The scaling table's next row: stage 10, a warm restart from stage 9 (= v3; one thread, frozen worktree:
+#     STAGE_INIT=/work/runs/stage10_init.pt STAGE_RUN=/work/runs/gmml_stage10 SPCXR_RUNS=/work/runs \
+#         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 125), saved with
+#     stage_state.py save /work/runs/gmml_stage10/models/model.pt experiments/release/stages/stage10 (a delta from v3)
+python experiments/release/stage_state.py restore experiments/release/stages/stage10 runs/stage10.pt
+for seed in 0 1 2; do
+    python experiments/pretrain_vs_scratch.py --work runs/study_stage10 --pretrained runs/stage10.pt --fractions 0.1 \
+        --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage10_f10_s$seed
+done
+spcxr compare $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+    $R/scaling/stage9_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
+python experiments/frozen_probe.py --checkpoints runs/stage10.pt --out $R/frozen_probe_stage10.md \
+    --blocks-out $R/frozen_probe_blocks_stage10.md
