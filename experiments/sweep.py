@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from spcxr_monai.data import subsample_stratified
-from spcxr_monai.utils import atomic_write
+from spcxr_monai.utils import atomic_write, save_palette_png
 
 
 @dataclass
@@ -93,3 +93,4 @@ def plot_against_fraction(
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+    save_palette_png(path, path)  # a third of the bytes: every study folder keeps its plot in the repository

@@ -27,10 +27,9 @@ from itertools import groupby
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from spcxr_monai.pretrained import DEFAULT, HERE, RELEASED
-from spcxr_monai.utils import save_atomic
+from spcxr_monai.utils import save_atomic, save_palette_png
 
 
 def scalar_curve(tb_dir: Path, tag: str) -> list[tuple[int, float]]:
@@ -202,13 +201,6 @@ def main() -> None:
         print(f"no reconstruction figure {figure}: the release has none (--figure names one)", file=sys.stderr)
     write_model_card(record)
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
-
-
-def save_palette_png(source: Path, target: Path) -> None:
-    """``source`` as a 256-colour PNG: a release's figure (grey images, yellow mask outlines) keeps its look at
-    about 60% of the bytes, and the package's tree stays small."""
-    with Image.open(source) as image:
-        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
 
 
 def stage_command(stage: dict, previous: dict | None) -> str:

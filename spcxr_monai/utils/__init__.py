@@ -1,9 +1,10 @@
 """Low-level helpers with one job each, used by every other layer: threads, precision, atomic writes,
-device-side random streams, terminals, output paths and an operation counter."""
+device-side random streams, terminals, output paths, an operation counter and palette PNGs."""
 
 from spcxr_monai.utils.atomic import TMP_PREFIX, TMP_SUFFIX, atomic_write, remove_partial_writes, save_atomic
 from spcxr_monai.utils.generators import DeviceGenerator
 from spcxr_monai.utils.op_counter import OpCounter
+from spcxr_monai.utils.palette import save_palette_png
 from spcxr_monai.utils.paths import common_parent
 from spcxr_monai.utils.precision import AmpMode, autocast, cpu_has_fast_bf16, resolve_amp_dtype
 from spcxr_monai.utils.terminal import on_terminal
@@ -25,4 +26,5 @@ __all__ = [
     "remove_partial_writes",
     "resolve_amp_dtype",
     "save_atomic",
+    "save_palette_png",
 ]
