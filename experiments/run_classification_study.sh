@@ -295,6 +295,8 @@ for seed in 0 1 2; do
     python experiments/pretrain_vs_scratch.py --work runs/study_stage10 --pretrained runs/stage10.pt --fractions 0.1 \
         --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage10_f10_s$seed
 done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --out $R/scaling/stage10_f10 \
+    --summarise $R/scaling/stage10_f10_s*/runs.csv
 spcxr compare $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
     $R/scaling/stage9_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
 python experiments/frozen_probe.py --checkpoints runs/stage10.pt --out $R/frozen_probe_stage10.md \
