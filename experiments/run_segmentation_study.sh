@@ -107,3 +107,5 @@ for seed in 0 1; do
     python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage9.pt --work runs/segmentation_v3_fs32 \
         --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 --out ${R}_v3/f10_s${seed}_fs32
 done
+python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage9.pt --feature-size 32 --out ${R}_v3 \
+    --summarise ${R}_v3/f10_s*_fs32/runs.csv
