@@ -301,3 +301,5 @@ spcxr compare $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid
     $R/scaling/stage9_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
 python experiments/frozen_probe.py --checkpoints runs/stage10.pt --out $R/frozen_probe_stage10.md \
     --blocks-out $R/frozen_probe_blocks_stage10.md
+python experiments/pretrain_vs_scratch.py --work runs/study_stage10 --pretrained runs/stage10.pt --fractions 1.0 \
+    --seeds 0 --epochs 10 --recipes gmml:5e-4:0.75 --out $R/scaling/stage10_f100_s0
