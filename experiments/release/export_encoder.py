@@ -148,6 +148,8 @@ def main() -> None:
     last = args.runs[-1]
     if args.weights is None and last.suffix == ".json":
         parser.error(f"{last} is a stage record: --weights must name its restored weights")
+    if args.figure and not args.figure.is_file():
+        parser.error(f"--figure {args.figure}: no such file")  # before anything is written
     weights = args.weights or last / "models" / args.checkpoint
     state = torch.load(weights, map_location="cpu", weights_only=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}

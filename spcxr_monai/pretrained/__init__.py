@@ -69,8 +69,7 @@ RELEASED: dict[str, dict] = {
 }
 # what "released" means: the encoder the bundles start from, chosen among the releases by the study's
 # fine-tuning selection metric, the internal validation AUC (never val or pediatric): e100 over the first
-# release, e120 over e100, v2 over e120 (each higher at 10% and 100% labels on every seed run), then v3 over v2
-# (higher over 3 seeds at 10% and at 100% labels)
+# release, e120 over e100, v2 over e120, then v3 over v2, each higher at 10% and 100% labels on every seed run
 DEFAULT = "gmml-vit-tiny16-cxr128-v3"
 
 

@@ -79,3 +79,22 @@ def test_the_card_names_the_tokens_each_stage_s_monitor_read(export):
     stages = [{"stage": n, "probe_block": block} for n, block in ((5, None), (6, None), (7, 8))]
     assert export._probe_tokens(stages) == "final tokens (stages 5-6), block 8's tokens (stage 7)"
     assert export._probe_tokens(stages[:2]) == "final tokens"
+
+
+def test_a_missing_figure_is_refused_before_anything_is_written(export, tmp_path, monkeypatch, capsys):
+    run = fake_run(tmp_path / "gmml_release", [0.5, 0.4], {2: 0.7}, best=2, weights={"w": torch.ones(2)})
+    out = tmp_path / "pretrained"
+    out.mkdir()
+    monkeypatch.setattr(export, "HERE", out)
+    argv = [
+        "export_encoder.py",
+        str(run),
+        "--figure",
+        str(tmp_path / "missing.png"),
+        "--name",
+        "gmml-vit-tiny16-cxr128",
+    ]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):
+        export.main()
+    assert "missing.png: no such file" in capsys.readouterr().err and not any(out.iterdir())
