@@ -101,9 +101,9 @@ done
 # otherwise the same row (1 thread, the same session's end)
 python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage9.pt --work runs/segmentation_stage9_fs16 \
     --inits gmml --fractions 0.1 --seeds 0 --out ${R}_stage9/f10_s0
-# Encoder v3 (stage 9 restored as above; v3 is its fp16 copy), feature size 32, 10% of the masks, seeds 0 and 1 (the
-# session v3 was released, one thread each beside the stage-10 / 11 pretraining): the 0.945 target's test (3 seeds)
-for seed in 0 1; do
+# Encoder v3 (stage 9 restored as above; v3 is its fp16 copy), feature size 32, 10% of the masks, seeds 0-2 (one
+# thread each beside the stage-10 / 11 pretraining; seed 2 the session after): the 0.945 target's test (3 seeds: 0.945)
+for seed in 0 1 2; do
     python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage9.pt --work runs/segmentation_v3_fs32 \
         --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 --out ${R}_v3/f10_s${seed}_fs32
 done

@@ -71,7 +71,12 @@ def main() -> None:
     parser.add_argument("--inits", nargs="+", default=["gmml", "scratch"], choices=INITS)
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--model-size", default="tiny")
-    parser.add_argument("--feature-size", type=int, default=16)
+    parser.add_argument(
+        "--feature-size",
+        type=int,
+        default=16,
+        help="UNETR's decoder width: 16 in every row whose command does not pass 32 (the bundle's default since its 0.2.0)",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--layer-decay", type=float, default=0.75)
