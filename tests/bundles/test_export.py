@@ -65,7 +65,8 @@ def test_exported_models_match_pytorch_on_real_images(tmp_path, capsys, images, 
     if bundle == "spcxr_cxr_classification":
         net = create_vit_classifier("tiny", img_size=SIZE, num_classes=3)
     else:
-        net = create_unetr("tiny", img_size=SIZE)
+        feature_size = json.loads((BUNDLES / bundle / "configs" / "train.json").read_text())["feature_size"]
+        net = create_unetr("tiny", img_size=SIZE, feature_size=feature_size)  # the bundle's default width
     net.load_state_dict(torch.load(root / "models" / "model.pt", map_location="cpu", weights_only=True))
     net.eval()
     with torch.no_grad():
