@@ -109,3 +109,12 @@ for seed in 0 1 2; do
 done
 python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage9.pt --feature-size 32 --out ${R}_v3 \
     --summarise ${R}_v3/f10_s*_fs32/runs.csv
+# Encoder v4 (stage 10 restored, `python experiments/release/stage_state.py restore experiments/release/stages/stage10
+# runs/stage10.pt` with its file from c60a3aa, docs/releases.md; v4 is its fp16 copy), feature size 32 (the bundle's
+# default since 0.2.0), 10% of the masks, seeds 0-2 (one thread each beside the stage-11 pretraining)
+for seed in 0 1 2; do
+    python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage10.pt --work runs/segmentation_v4_fs32 \
+        --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 --out ${R}_v4/f10_s${seed}_fs32
+done
+python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage10.pt --feature-size 32 --out ${R}_v4 \
+    --summarise ${R}_v4/f10_s*_fs32/runs.csv
