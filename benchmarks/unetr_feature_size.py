@@ -25,6 +25,7 @@ from spcxr_monai.utils import autocast, configure_threads, resolve_amp_dtype
 
 
 def _flops_per_image(net: torch.nn.Module, size: int) -> float:
+    """Model FLOPs of one forward pass on one ``size`` x ``size`` image (multiply-adds counted as two)."""
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         net(torch.zeros(1, 1, size, size))
     return counter.get_total_flops()
