@@ -257,7 +257,7 @@ def test_two_nodes_on_one_machine(tmp_path):
 
 # the device-fed path (issue #31): the three configs merged as a user with several GPUs merges them
 DEVICE_FED = _configs("train.json", "data_on_device.json", "multi_gpu_train.json")
-DEVICE_FED_SPREAD = 0.06  # the one-process seed spread of the device-fed path at this size (0.052), rounded up
+DEVICE_FED_SPREAD = 0.03  # the one-process seed spread of the device-fed path at this size (0.019), rounded up
 
 
 def _device_fed(root: Path, *extra: str) -> list[str]:
@@ -266,7 +266,10 @@ def _device_fed(root: Path, *extra: str) -> list[str]:
 
 def test_device_fed_pretraining_under_torchrun_shards_the_store_and_steps_together(tmp_path):
     bundle = "spcxr_gmml_pretrain"
-    ddp = _torchrun(bundle, [*_device_fed(tmp_path / "ddp"), "--epochs", "2"])
+    # from random weights: the released encoder, resized to 32 px, would make the figures depend on which release
+    # is the default
+    scratch = ["--pretrained_checkpoint", "''"]
+    ddp = _torchrun(bundle, [*_device_fed(tmp_path / "ddp"), "--epochs", "2", *scratch])
     log = ddp.stdout + ddp.stderr
     holds = re.findall(r"rank (\d) of 2 holds (\d+) of (\d+) images", log)
     training = [(int(r), int(n)) for r, n, total in holds if int(total) > 20]  # the validation split is 6 images
@@ -289,13 +292,14 @@ def test_device_fed_pretraining_under_torchrun_shards_the_store_and_steps_togeth
             "--epochs",
             "2",
             *TINY,
+            *scratch,
         ],
     )
     ddp_metric = _metrics(log, METRIC[bundle])
     one_metric = _metrics(one.stdout + one.stderr, METRIC[bundle])
     print(f"device-fed masked L1: two processes {ddp_metric[-1]:.4f}, one process {one_metric[-1]:.4f}")
-    # measured here: two processes 0.800, one process 0.752; one process alone reads 0.752 / 0.789 / 0.737 with
-    # seeds 0 / 1 / 2 at this size (a spread of 0.052): the two-process run ends within that spread
+    # measured here from random weights: two processes 0.864, one process 0.846; one process alone reads 0.846 /
+    # 0.827 / 0.833 with seeds 0 / 1 / 2 at this size (a spread of 0.019): the two-process run ends within that spread
     assert len(ddp_metric) == 2 and abs(ddp_metric[-1] - one_metric[-1]) <= DEVICE_FED_SPREAD
 
 
