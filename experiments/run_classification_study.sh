@@ -313,3 +313,15 @@ for seed in 1 2; do
 done
 python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained runs/stage10.pt --out $R/scaling/stage10_f100 \
     --summarise $R/scaling/stage10_f100_s*/runs.csv
+# 31. The scaling table's next row: stage 11, a warm restart from stage 10 (one thread, frozen worktree at c60a3aa:
+#     python experiments/release/stage_state.py restore experiments/release/stages/stage10 /work/runs/stage11_init.pt;
+#     STAGE_INIT=/work/runs/stage11_init.pt STAGE_RUN=/work/runs/gmml_stage11 SPCXR_RUNS=/work/runs \
+#         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 130), saved with
+#     stage_state.py save /work/runs/gmml_stage11/models/model.pt experiments/release/stages/stage11 (a delta from v4)
+python experiments/release/stage_state.py restore experiments/release/stages/stage11 runs/stage11.pt
+python experiments/pretrain_vs_scratch.py --work runs/study_stage11 --pretrained runs/stage11.pt --fractions 0.1 \
+    --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage11_f10_s0
+spcxr compare $R/scaling/stage11_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+    $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
+python experiments/frozen_probe.py --checkpoints runs/stage11.pt --out $R/frozen_probe_stage11.md \
+    --blocks-out $R/frozen_probe_blocks_stage11.md
