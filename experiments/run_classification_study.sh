@@ -325,3 +325,6 @@ spcxr compare $R/scaling/stage11_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid
     $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
 python experiments/frozen_probe.py --checkpoints runs/stage11.pt --out $R/frozen_probe_stage11.md \
     --blocks-out $R/frozen_probe_blocks_stage11.md
+# 32. v4's 1% rows (the README's table; the released encoder by name, as v2's step 13)
+V4="gmml@gmml-vit-tiny16-cxr128-v4:5e-4:0.75"
+$STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V4 --out $R/classification_v4/f1
