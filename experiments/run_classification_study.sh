@@ -319,8 +319,12 @@ python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained 
 #         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 130), saved with
 #     stage_state.py save /work/runs/gmml_stage11/models/model.pt experiments/release/stages/stage11 (a delta from v4)
 python experiments/release/stage_state.py restore experiments/release/stages/stage11 runs/stage11.pt
-python experiments/pretrain_vs_scratch.py --work runs/study_stage11 --pretrained runs/stage11.pt --fractions 0.1 \
-    --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage11_f10_s0
+for seed in 0 1 2; do
+    python experiments/pretrain_vs_scratch.py --work runs/study_stage11 --pretrained runs/stage11.pt --fractions 0.1 \
+        --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage11_f10_s$seed
+done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained runs/stage11.pt --out $R/scaling/stage11_f10 \
+    --summarise $R/scaling/stage11_f10_s*/runs.csv
 spcxr compare $R/scaling/stage11_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
     $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
 python experiments/frozen_probe.py --checkpoints runs/stage11.pt --out $R/frozen_probe_stage11.md \
