@@ -101,20 +101,16 @@ done
 # otherwise the same row (1 thread, the same session's end)
 python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage9.pt --work runs/segmentation_stage9_fs16 \
     --inits gmml --fractions 0.1 --seeds 0 --out ${R}_stage9/f10_s0
-# Encoder v3 (stage 9 restored as above; v3 is its fp16 copy), feature size 32, 10% of the masks, seeds 0-2 (one
-# thread each beside the stage-10 / 11 pretraining; seed 2 the session after): the 0.945 target's test (3 seeds: 0.945)
-for seed in 0 1 2; do
-    python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage9.pt --work runs/segmentation_v3_fs32 \
-        --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 --out ${R}_v3/f10_s${seed}_fs32
+# Encoders v3 and v4, feature size 32 (the bundle's default since 0.2.0), 10% of the masks, seeds 0-2, one thread each
+# beside the stage-10 / 11 pretraining: the 0.945 target's test (v3 0.945, v4 0.946). runs/stage9.pt restored as above
+# (v3 is its fp16 copy); runs/stage10.pt by `python experiments/release/stage_state.py restore
+# experiments/release/stages/stage10 runs/stage10.pt` with its file from c60a3aa (docs/releases.md; v4 is its fp16 copy)
+for encoder in stage9:v3 stage10:v4; do
+    checkpoint=runs/${encoder%%:*}.pt release=${encoder##*:}
+    for seed in 0 1 2; do
+        python experiments/segmentation_pretrain_vs_scratch.py --pretrained $checkpoint --work runs/segmentation_${release}_fs32 \
+            --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 --out ${R}_${release}/f10_s${seed}_fs32
+    done
+    python experiments/segmentation_pretrain_vs_scratch.py --pretrained $checkpoint --feature-size 32 --out ${R}_${release} \
+        --summarise ${R}_${release}/f10_s*_fs32/runs.csv
 done
-python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage9.pt --feature-size 32 --out ${R}_v3 \
-    --summarise ${R}_v3/f10_s*_fs32/runs.csv
-# Encoder v4 (stage 10 restored, `python experiments/release/stage_state.py restore experiments/release/stages/stage10
-# runs/stage10.pt` with its file from c60a3aa, docs/releases.md; v4 is its fp16 copy), feature size 32 (the bundle's
-# default since 0.2.0), 10% of the masks, seeds 0-2 (one thread each beside the stage-11 pretraining)
-for seed in 0 1 2; do
-    python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage10.pt --work runs/segmentation_v4_fs32 \
-        --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 --out ${R}_v4/f10_s${seed}_fs32
-done
-python experiments/segmentation_pretrain_vs_scratch.py --pretrained runs/stage10.pt --feature-size 32 --out ${R}_v4 \
-    --summarise ${R}_v4/f10_s*_fs32/runs.csv
