@@ -15,6 +15,10 @@ A stage may also be given as its committed record (``experiments/release/stages/
 ``stage_state.py save`` with the run's curves in it), so a release can be made on a machine that no longer has
 the run folders: then ``--weights`` names the restored weights (``stage_state.py restore``) and ``--figure`` their
 reconstruction figure (the GMML bundle's ``evaluating``; without it the release has none).
+
+The study's rows for a release are measured after it is exported: they go in
+``experiments/release/measured/<file stem>.md`` (or ``--measured``), which the card includes, so exporting again
+rewrites the card without losing them.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import torch
 
 from spcxr_monai.pretrained import DEFAULT, HERE, RELEASED
 from spcxr_monai.utils import save_atomic, save_palette_png
+
+MEASURED = Path(__file__).parent / "measured"  # each release's study rows, written after it, kept across re-exports
 
 
 def scalar_curve(tb_dir: Path, tag: str) -> list[tuple[int, float]]:
@@ -142,6 +148,13 @@ def main() -> None:
         help="the release's reconstruction figure, when the last stage is given as its record: the GMML bundle's "
         "`evaluating` of --weights (eval/reconstruction.png; bundles/spcxr_gmml_pretrain/docs/README.md)",
     )
+    parser.add_argument(
+        "--measured",
+        type=Path,
+        default=None,
+        help="the study's rows for this release, a markdown paragraph for its card's 'What it does downstream' "
+        "(default experiments/release/measured/<file stem>.md where it exists)",
+    )
     args = parser.parse_args()
 
     entry = RELEASED[args.name]
@@ -150,6 +163,9 @@ def main() -> None:
         parser.error(f"{last} is a stage record: --weights must name its restored weights")
     if args.figure and not args.figure.is_file():
         parser.error(f"--figure {args.figure}: no such file")  # before anything is written
+    if args.measured and not args.measured.is_file():
+        parser.error(f"--measured {args.measured}: no such file")
+    measured = args.measured or MEASURED / (Path(entry["file"]).stem + ".md")
     weights = args.weights or last / "models" / args.checkpoint
     state = torch.load(weights, map_location="cpu", weights_only=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -195,13 +211,15 @@ def main() -> None:
         record["command"] += f" --weights {args.weights}"
     if args.figure:
         record["command"] += f" --figure {args.figure}"
+    if args.measured:
+        record["command"] += f" --measured {args.measured}"
     (HERE / (Path(entry["file"]).stem + ".json")).write_text(json.dumps(record, indent=1) + "\n")
     figure = args.figure or last / "logs" / "figures" / f"reconstruction_epoch{local:03d}.png"
     if figure.is_file():
         save_palette_png(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
     else:
         print(f"no reconstruction figure {figure}: the release has none (--figure names one)", file=sys.stderr)
-    write_model_card(record)
+    write_model_card(record, measured.read_text() if measured.is_file() else None)
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
 
 
@@ -231,8 +249,9 @@ DATA_V2 = """- Pretrained without labels on **12,127 CXRs**: the 3,728 images of
   **Never seen**: COVID-QU-Ex's val split and the pediatric (Kermany) set, on which the study evaluates."""
 
 
-def write_model_card(record: dict) -> None:
-    """The release's model card beside the weights, from the template and the record (every figure from the runs)."""
+def write_model_card(record: dict, measured: str | None = None) -> None:
+    """The release's model card beside the weights, from the template and the record (every figure from the runs),
+    with ``measured``, the study's rows for this release (written after them: a file, so a re-export keeps them)."""
     probe = record["probe"]
     by_epoch = {h["epoch"]: h for h in probe["history"]}
     l1 = dict(record["val_masked_l1"])
@@ -270,6 +289,7 @@ def write_model_card(record: dict) -> None:
         default_note="the default, also `released`" if record["name"] == DEFAULT else f"`released` is `{DEFAULT}`",
         data=DATA_V2 if any(s["stage"] >= 4 for s in record["stages"]) else DATA_E120,
         training_summary=_training_summary(record["stages"], max(l1)),
+        measured=f"\n{measured.strip()}\n" if measured else "",
     )
     (HERE / RELEASED[record["name"]].get("card", "MODEL_CARD.md")).write_text(card)  # the first release's has no "card"
 

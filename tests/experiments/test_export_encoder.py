@@ -98,3 +98,41 @@ def test_a_missing_figure_is_refused_before_anything_is_written(export, tmp_path
     with pytest.raises(SystemExit):
         export.main()
     assert "missing.png: no such file" in capsys.readouterr().err and not any(out.iterdir())
+
+
+def test_the_study_s_rows_survive_a_re_export(export, tmp_path, monkeypatch):
+    """The rows measured after a release live in a file the card includes: exporting again keeps them."""
+    run = fake_run(tmp_path / "gmml_release", [0.5, 0.4], {2: 0.7}, best=2, weights={"w": torch.ones(2)})
+    out = tmp_path / "pretrained"
+    out.mkdir()
+    monkeypatch.setattr(export, "HERE", out)
+    monkeypatch.setattr(export, "MEASURED", tmp_path / "measured")
+    argv = ["export_encoder.py", str(run), "--name", "gmml-vit-tiny16-cxr128"]
+    monkeypatch.setattr(sys, "argv", argv)
+    export.main()
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Measured for this release" not in card and "drift set).\n\nRead both" in card
+
+    (tmp_path / "measured").mkdir()
+    (tmp_path / "measured" / "gmml_vit_tiny16_cxr128.md").write_text("Measured for this release: val 0.123.\n")
+    export.main()
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "drift set).\n\nMeasured for this release: val 0.123.\n\nRead both" in card
+
+    other = tmp_path / "rows.md"
+    other.write_text("Measured elsewhere: val 0.456.")
+    monkeypatch.setattr(sys, "argv", [*argv, "--measured", str(other)])
+    export.main()
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "Measured elsewhere: val 0.456." in card and "0.123" not in card
+    assert json.loads((out / "gmml_vit_tiny16_cxr128.json").read_text())["command"].endswith(f"--measured {other}")
+
+
+def test_each_release_s_card_carries_its_measured_rows(export):
+    from spcxr_monai.pretrained import HERE
+
+    files = sorted(export.MEASURED.glob("*.md"))
+    assert {f.stem for f in files} >= {"gmml_vit_tiny16_cxr128_v4"}
+    for measured in files:
+        name = next(n for n, e in export.RELEASED.items() if e["file"].removesuffix(".pt") == measured.stem)
+        assert measured.read_text().strip() in (HERE / export.RELEASED[name]["card"]).read_text(), measured
