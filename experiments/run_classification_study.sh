@@ -332,3 +332,9 @@ python experiments/frozen_probe.py --checkpoints runs/stage11.pt --out $R/frozen
 # 32. v4's 1% rows (the README's table; the released encoder by name, as v2's step 13)
 V4="gmml@gmml-vit-tiny16-cxr128-v4:5e-4:0.75"
 $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V4 --out $R/classification_v4/f1
+# 33. v4's 30-epoch rows at 100% labels (the README's table; one thread beside the stage-12 pretraining, frozen
+#     worktree); runs/stage10.pt as restored in step 29 (v4, `--pretrained released`, is its fp16 copy)
+for seed in 0 1 2; do
+    python experiments/pretrain_vs_scratch.py --work runs/study_long_v4 --pretrained runs/stage10.pt --fractions 1.0 \
+        --epochs 30 --seeds $seed --recipes gmml:5e-4:0.75 --out $LR/f100_s${seed}_gmml_v4
+done
