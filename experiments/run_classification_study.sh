@@ -338,3 +338,6 @@ for seed in 0 1 2; do
     python experiments/pretrain_vs_scratch.py --work runs/study_long_v4 --pretrained runs/stage10.pt --fractions 1.0 \
         --epochs 30 --seeds $seed --recipes gmml:5e-4:0.75 --out $LR/f100_s${seed}_gmml_v4
 done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 resnet18:1e-3:1 scratch:5e-4:0.75 \
+    --pretrained runs/stage10.pt --out $LR/v4 \
+    --summarise $LR/f100_s*_gmml_v4/runs.csv $LR/f100_s*_resnet18/runs.csv $LR/f100_s*_scratch/runs.csv
