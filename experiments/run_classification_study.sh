@@ -317,7 +317,8 @@ python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained 
 #     python experiments/release/stage_state.py restore experiments/release/stages/stage10 /work/runs/stage11_init.pt;
 #     STAGE_INIT=/work/runs/stage11_init.pt STAGE_RUN=/work/runs/gmml_stage11 SPCXR_RUNS=/work/runs \
 #         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 130), saved with
-#     stage_state.py save /work/runs/gmml_stage11/models/model.pt experiments/release/stages/stage11 (a delta from v4)
+#     stage_state.py save /work/runs/gmml_stage11/models/model.pt experiments/release/stages/stage11 (a delta from v4;
+#     since stage 12 its file is in git at 13fd1da: git show 13fd1da:experiments/release/stages/stage11.pt.xz > ...)
 python experiments/release/stage_state.py restore experiments/release/stages/stage11 runs/stage11.pt
 for seed in 0 1 2; do
     python experiments/pretrain_vs_scratch.py --work runs/study_stage11 --pretrained runs/stage11.pt --fractions 0.1 \
@@ -341,3 +342,20 @@ done
 python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 resnet18:1e-3:1 scratch:5e-4:0.75 \
     --pretrained runs/stage10.pt --out $LR/v4 \
     --summarise $LR/f100_s*_gmml_v4/runs.csv $LR/f100_s*_resnet18/runs.csv $LR/f100_s*_scratch/runs.csv
+# 34. The scaling table's next row: stage 12, a warm restart from stage 11 (one thread beside step 33, frozen worktree
+#     at dce4525: python experiments/release/stage_state.py restore experiments/release/stages/stage11 \
+#     /work/runs/stage12_init.pt; STAGE_INIT=/work/runs/stage12_init.pt STAGE_RUN=/work/runs/gmml_stage12 \
+#     SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 130),
+#     saved with stage_state.py save /work/runs/gmml_stage12/models/model.pt experiments/release/stages/stage12
+#     (a delta from v4); its three 10% seeds on the two threads once the pretraining had ended
+python experiments/release/stage_state.py restore experiments/release/stages/stage12 runs/stage12.pt
+for seed in 0 1 2; do
+    python experiments/pretrain_vs_scratch.py --work runs/study_stage12 --pretrained runs/stage12.pt --fractions 0.1 \
+        --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage12_f10_s$seed
+done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained runs/stage12.pt --out $R/scaling/stage12_f10 \
+    --summarise $R/scaling/stage12_f10_s*/runs.csv
+spcxr compare $R/scaling/stage12_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+    $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
+python experiments/frozen_probe.py --checkpoints runs/stage12.pt --out $R/frozen_probe_stage12.md \
+    --blocks-out $R/frozen_probe_blocks_stage12.md
