@@ -319,17 +319,23 @@ python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained 
 #         OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 130), saved with
 #     stage_state.py save /work/runs/gmml_stage11/models/model.pt experiments/release/stages/stage11 (a delta from v4;
 #     since stage 12 its file is in git at 13fd1da: git show 13fd1da:experiments/release/stages/stage11.pt.xz > ...)
-python experiments/release/stage_state.py restore experiments/release/stages/stage11 runs/stage11.pt
-for seed in 0 1 2; do
-    python experiments/pretrain_vs_scratch.py --work runs/study_stage11 --pretrained runs/stage11.pt --fractions 0.1 \
-        --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage11_f10_s$seed
-done
-python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained runs/stage11.pt --out $R/scaling/stage11_f10 \
-    --summarise $R/scaling/stage11_f10_s*/runs.csv
-spcxr compare $R/scaling/stage11_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
-    $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
-python experiments/frozen_probe.py --checkpoints runs/stage11.pt --out $R/frozen_probe_stage11.md \
-    --blocks-out $R/frozen_probe_blocks_stage11.md
+# A stage after v4 in the scaling table: its committed weights restored, 10% labels with 3 seeds, seed 0 paired
+# against v4's (stage 10) on the same val images, the frozen probe (final tokens and every block)
+stage_rows() {
+    local stage=$1 pt=runs/stage$1.pt
+    python experiments/release/stage_state.py restore experiments/release/stages/stage$stage $pt
+    for seed in 0 1 2; do
+        python experiments/pretrain_vs_scratch.py --work runs/study_stage$stage --pretrained $pt --fractions 0.1 \
+            --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage${stage}_f10_s$seed
+    done
+    python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained $pt --out $R/scaling/stage${stage}_f10 \
+        --summarise $R/scaling/stage${stage}_f10_s*/runs.csv
+    spcxr compare $R/scaling/stage${stage}_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+        $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
+    python experiments/frozen_probe.py --checkpoints $pt --out $R/frozen_probe_stage$stage.md \
+        --blocks-out $R/frozen_probe_blocks_stage$stage.md
+}
+stage_rows 11
 # 32. v4's 1% rows (the README's table; the released encoder by name, as v2's step 13)
 V4="gmml@gmml-vit-tiny16-cxr128-v4:5e-4:0.75"
 $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V4 --out $R/classification_v4/f1
@@ -348,14 +354,4 @@ python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 resnet18:1e-3
 #     SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 130),
 #     saved with stage_state.py save /work/runs/gmml_stage12/models/model.pt experiments/release/stages/stage12
 #     (a delta from v4); its three 10% seeds on the two threads once the pretraining had ended
-python experiments/release/stage_state.py restore experiments/release/stages/stage12 runs/stage12.pt
-for seed in 0 1 2; do
-    python experiments/pretrain_vs_scratch.py --work runs/study_stage12 --pretrained runs/stage12.pt --fractions 0.1 \
-        --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage12_f10_s$seed
-done
-python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained runs/stage12.pt --out $R/scaling/stage12_f10 \
-    --summarise $R/scaling/stage12_f10_s*/runs.csv
-spcxr compare $R/scaling/stage12_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
-    $R/scaling/stage10_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
-python experiments/frozen_probe.py --checkpoints runs/stage12.pt --out $R/frozen_probe_stage12.md \
-    --blocks-out $R/frozen_probe_blocks_stage12.md
+stage_rows 12
