@@ -363,3 +363,16 @@ for seed in 0 1 2; do
 done
 python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained runs/stage12.pt --out $R/scaling/stage12_f100 \
     --summarise $R/scaling/stage12_f100_s*/runs.csv
+# 35. The anchors' recipe where the targets are still open, at 100% labels (issue #29; one thread beside the stage-13
+#     pretraining, frozen worktree): v4 (runs/stage10.pt, as in step 30), 10 epochs, 3 seeds, against step 30's rows
+#     with the same seeds: an EMA of the weights (configs/ema.json, decay 0.99: ~100 of 940 steps), then drop path 0.1
+for tag in ema dp01; do
+    recipe=gmml:5e-4:0.75+ema
+    [ $tag = dp01 ] && recipe=gmml:5e-4:0.75:0.1
+    for seed in 0 1 2; do
+        python experiments/pretrain_vs_scratch.py --work runs/study_recipe_f100 --pretrained runs/stage10.pt --fractions 1.0 \
+            --seeds $seed --epochs 10 --recipes $recipe --out $R/recipe_v4_f100_$tag/s$seed
+    done
+    python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 $recipe --pretrained runs/stage10.pt \
+        --out $R/recipe_v4_f100_$tag --summarise $R/scaling/stage10_f100_s*/runs.csv $R/recipe_v4_f100_$tag/s*/runs.csv
+done
