@@ -353,7 +353,8 @@ python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 resnet18:1e-3
 #     /work/runs/stage12_init.pt; STAGE_INIT=/work/runs/stage12_init.pt STAGE_RUN=/work/runs/gmml_stage12 \
 #     SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 130),
 #     saved with stage_state.py save /work/runs/gmml_stage12/models/model.pt experiments/release/stages/stage12
-#     (a delta from v4); its three 10% seeds on the two threads once the pretraining had ended
+#     (a delta from v4; since stage 13 its file is in git at 7efeae2: git show 7efeae2:experiments/release/stages/stage12.pt.xz
+#     > ...); its three 10% seeds on the two threads once the pretraining had ended
 stage_rows 12
 # stage 12's 100% rows, 10 epochs (seeds 0 and 1 side by side on the two threads; seed 2 the session after, one
 # thread beside the stage-13 pretraining): level with v4 on the selection metric (0.9705 vs 0.9708), not released
@@ -376,3 +377,10 @@ for tag in ema dp01; do
     python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 $recipe --pretrained runs/stage10.pt \
         --out $R/recipe_v4_f100_$tag --summarise $R/scaling/stage10_f100_s*/runs.csv $R/recipe_v4_f100_$tag/s*/runs.csv
 done
+# 36. The scaling table's next row: stage 13, a warm restart from stage 12 (one thread beside step 35, frozen worktree
+#     at 6279571: python experiments/release/stage_state.py restore experiments/release/stages/stage12 \
+#     /work/runs/stage13_init.pt; STAGE_INIT=/work/runs/stage13_init.pt STAGE_RUN=/work/runs/gmml_stage13 \
+#     SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 130),
+#     saved with stage_state.py save /work/runs/gmml_stage13/models/model.pt experiments/release/stages/stage13
+#     (a delta from v4); its 10% seeds two at a time on the two threads once the pretraining had ended
+stage_rows 13
