@@ -384,3 +384,8 @@ done
 #     saved with stage_state.py save /work/runs/gmml_stage13/models/model.pt experiments/release/stages/stage13
 #     (a delta from v4); its 10% seeds two at a time on the two threads once the pretraining had ended
 stage_rows 13
+# stage 13's 100% rows, 10 epochs (seeds 0 and 1 side by side on the two threads; seed 2 the session after)
+for seed in 0 1 2; do
+    python experiments/pretrain_vs_scratch.py --work runs/study_stage13 --pretrained runs/stage13.pt --fractions 1.0 \
+        --seeds $seed --epochs 10 --recipes gmml:5e-4:0.75 --out $R/scaling/stage13_f100_s$seed
+done
