@@ -389,3 +389,6 @@ for seed in 0 1 2; do
     python experiments/pretrain_vs_scratch.py --work runs/study_stage13 --pretrained runs/stage13.pt --fractions 1.0 \
         --seeds $seed --epochs 10 --recipes gmml:5e-4:0.75 --out $R/scaling/stage13_f100_s$seed
 done
+# (seed 2 ran alone on two threads at the end of the session: OMP_NUM_THREADS=2)
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained runs/stage13.pt --out $R/scaling/stage13_f100 \
+    --summarise $R/scaling/stage13_f100_s*/runs.csv
