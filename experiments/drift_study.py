@@ -18,7 +18,9 @@ import numpy as np
 from held_out import held_out_images
 
 from spcxr_monai.data import find_images, shared_data_root
-from spcxr_monai.metrics.drift import image_features, mmd_permutation_test
+from spcxr_monai.metrics.drift import mmd_permutation_test
+from spcxr_monai.networks import image_features, load_feature_encoder
+from spcxr_monai.pretrained import DEFAULT
 
 
 def main() -> None:
@@ -32,8 +34,9 @@ def main() -> None:
     data, start = Path(args.data), time.time()
     train = [str(p) for p in find_images(data / "covid-qu-ex" / "train")]
     val, pediatric = held_out_images(data).values()
+    network = load_feature_encoder(args.checkpoint)
     features = {
-        name: image_features(files, checkpoint=args.checkpoint)
+        name: image_features(files, network)
         for name, files in (("train", train), ("val", val), ("pediatric", pediatric))
     }
     rng = np.random.default_rng(0)
@@ -41,7 +44,7 @@ def main() -> None:
         "# Drift test on real sets (`spcxr drift`: MMD, Gaussian kernel of median width, 1,000 permutations)",
         "",
         f"`python experiments/drift_study.py --sizes {' '.join(map(str, args.sizes))} --draws {args.draws}` "
-        f"(encoder `{args.checkpoint}`). Reference: COVID-QU-Ex train ({len(train)}); COVID-QU-Ex val ({len(val)}) and "
+        f"(encoder `{args.checkpoint}`{f': `{DEFAULT}`' if args.checkpoint == 'released' else ''}). Reference: COVID-QU-Ex train ({len(train)}); COVID-QU-Ex val ({len(val)}) and "
         f"the pediatric set ({len(pediatric)}) without their near-duplicates of train. Each cell: in how many of "
         f"{args.draws} random draws (n images per side) p < 0.01 (pediatric) or p >= 0.05 (val), and the median p.",
         "",

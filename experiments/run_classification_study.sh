@@ -392,3 +392,13 @@ stage_rows 13
 # stage 13's 100% rows (seeds 0 and 1 side by side on the two threads, then seed 2 alone with OMP_NUM_THREADS=2):
 # 0.9714 vs v4's 0.9708 on the selection metric, a release candidate
 stage_f100_rows 13
+# 37. Stage 13 released as encoder v5, the default (experiments/release/export_encoder.py, docs/releases.md; since v5
+#     its delta from v4 and v4's weights are in git at db84ee0). v5's 30-epoch rows at 100% labels (one thread beside
+#     the stage-14 pretraining, frozen worktree); runs/stage13.pt as restored by stage_rows 13 (v5 is its fp16 copy)
+for seed in 0 1 2; do
+    python experiments/pretrain_vs_scratch.py --work runs/study_long_v5 --pretrained runs/stage13.pt --fractions 1.0 \
+        --epochs 30 --seeds $seed --recipes gmml:5e-4:0.75 --out $LR/f100_s${seed}_gmml_v5
+done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 resnet18:1e-3:1 scratch:5e-4:0.75 \
+    --pretrained runs/stage13.pt --out $LR/v5 \
+    --summarise $LR/f100_s*_gmml_v5/runs.csv $LR/f100_s*_resnet18/runs.csv $LR/f100_s*_scratch/runs.csv
