@@ -202,3 +202,16 @@ def test_summary_pairs_pretrained_and_scratch_on_the_same_images(study, tmp_path
     assert float(covid.split("p = ")[1].split()[0]) < 1e-3
     assert any("pediatric (300 images)" in line and "DeLong p = " in line for line in lines)
     assert study.paired_lines(rows[:1], [tmp_path]) == []  # nothing to pair with
+
+
+def test_study_intervals_reads_a_committed_runs_file(tmp_path, monkeypatch):
+    intervals = _experiment("study_intervals")
+    runs = EXPERIMENTS / "results" / "scaling" / "stage13_f10_s0" / "runs.csv"
+    out = tmp_path / "intervals.md"
+    monkeypatch.setattr(sys, "argv", ["study_intervals.py", str(runs), "--out", str(out)])
+    intervals.main()
+    # stage 13, seed 0, 10% labels: 733 of 925 val images right (0.792) and 616 of 694 pediatric (0.888), with
+    # Wilson's interval for that many images
+    assert (
+        "| 10% | gmml:5e-4:0.75 | 1 | 0.792 [0.765, 0.817] (0.000) | 0.888 [0.862, 0.909] (0.000) |" in out.read_text()
+    )
