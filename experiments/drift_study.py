@@ -35,6 +35,7 @@ def main() -> None:
     train = [str(p) for p in find_images(data / "covid-qu-ex" / "train")]
     val, pediatric = held_out_images(data).values()
     network = load_feature_encoder(args.checkpoint)
+    encoder = f"`{args.checkpoint}`" + (f": `{DEFAULT}`" if args.checkpoint == "released" else "")
     features = {
         name: image_features(files, network)
         for name, files in (("train", train), ("val", val), ("pediatric", pediatric))
@@ -44,7 +45,7 @@ def main() -> None:
         "# Drift test on real sets (`spcxr drift`: MMD, Gaussian kernel of median width, 1,000 permutations)",
         "",
         f"`python experiments/drift_study.py --sizes {' '.join(map(str, args.sizes))} --draws {args.draws}` "
-        f"(encoder `{args.checkpoint}`{f': `{DEFAULT}`' if args.checkpoint == 'released' else ''}). Reference: COVID-QU-Ex train ({len(train)}); COVID-QU-Ex val ({len(val)}) and "
+        f"(encoder {encoder}). Reference: COVID-QU-Ex train ({len(train)}); COVID-QU-Ex val ({len(val)}) and "
         f"the pediatric set ({len(pediatric)}) without their near-duplicates of train. Each cell: in how many of "
         f"{args.draws} random draws (n images per side) p < 0.01 (pediatric) or p >= 0.05 (val), and the median p.",
         "",
