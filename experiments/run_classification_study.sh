@@ -339,15 +339,21 @@ stage_rows 11
 # 32. v4's 1% rows (the README's table; the released encoder by name, as v2's step 13)
 V4="gmml@gmml-vit-tiny16-cxr128-v4:5e-4:0.75"
 $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V4 --out $R/classification_v4/f1
-# 33. v4's 30-epoch rows at 100% labels (the README's table; one thread beside the stage-12 pretraining, frozen
-#     worktree); runs/stage10.pt as restored in step 29 (v4, `--pretrained released`, is its fp16 copy)
-for seed in 0 1 2; do
-    python experiments/pretrain_vs_scratch.py --work runs/study_long_v4 --pretrained runs/stage10.pt --fractions 1.0 \
-        --epochs 30 --seeds $seed --recipes gmml:5e-4:0.75 --out $LR/f100_s${seed}_gmml_v4
-done
-python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 resnet18:1e-3:1 scratch:5e-4:0.75 \
-    --pretrained runs/stage10.pt --out $LR/v4 \
-    --summarise $LR/f100_s*_gmml_v4/runs.csv $LR/f100_s*_resnet18/runs.csv $LR/f100_s*_scratch/runs.csv
+# A release's 30-epoch rows at 100% labels, 3 seeds, from its float32 weights (the release is their fp16 copy),
+# summarised with the ResNet-18 and scratch rows (steps 4-10)
+release_long_rows() {
+    local version=$1 pt=$2
+    for seed in 0 1 2; do
+        python experiments/pretrain_vs_scratch.py --work runs/study_long_$version --pretrained $pt --fractions 1.0 \
+            --epochs 30 --seeds $seed --recipes gmml:5e-4:0.75 --out $LR/f100_s${seed}_gmml_$version
+    done
+    python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 resnet18:1e-3:1 scratch:5e-4:0.75 \
+        --pretrained $pt --out $LR/$version \
+        --summarise $LR/f100_s*_gmml_$version/runs.csv $LR/f100_s*_resnet18/runs.csv $LR/f100_s*_scratch/runs.csv
+}
+# 33. v4's 30-epoch rows (the README's table; one thread beside the stage-12 pretraining, frozen worktree);
+#     runs/stage10.pt as restored in step 29
+release_long_rows v4 runs/stage10.pt
 # 34. The scaling table's next row: stage 12, a warm restart from stage 11 (one thread beside step 33, frozen worktree
 #     at dce4525: python experiments/release/stage_state.py restore experiments/release/stages/stage11 \
 #     /work/runs/stage12_init.pt; STAGE_INIT=/work/runs/stage12_init.pt STAGE_RUN=/work/runs/gmml_stage12 \
@@ -394,11 +400,6 @@ stage_rows 13
 stage_f100_rows 13
 # 37. Stage 13 released as encoder v5, the default (experiments/release/export_encoder.py, docs/releases.md; since v5
 #     its delta from v4 and v4's weights are in git at db84ee0). v5's 30-epoch rows at 100% labels (one thread beside
-#     the stage-14 pretraining, frozen worktree); runs/stage13.pt as restored by stage_rows 13 (v5 is its fp16 copy)
-for seed in 0 1 2; do
-    python experiments/pretrain_vs_scratch.py --work runs/study_long_v5 --pretrained runs/stage13.pt --fractions 1.0 \
-        --epochs 30 --seeds $seed --recipes gmml:5e-4:0.75 --out $LR/f100_s${seed}_gmml_v5
-done
-python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 resnet18:1e-3:1 scratch:5e-4:0.75 \
-    --pretrained runs/stage13.pt --out $LR/v5 \
-    --summarise $LR/f100_s*_gmml_v5/runs.csv $LR/f100_s*_resnet18/runs.csv $LR/f100_s*_scratch/runs.csv
+#     the stage-14 pretraining, frozen worktree; seed 2 beside seed 0, then seed 1); runs/stage13.pt as restored
+#     by stage_rows 13
+release_long_rows v5 runs/stage13.pt
