@@ -403,3 +403,13 @@ stage_f100_rows 13
 #     the stage-14 pretraining, frozen worktree; seed 2 beside seed 0, then seed 1); runs/stage13.pt as restored
 #     by stage_rows 13
 release_long_rows v5 runs/stage13.pt
+# 38. v5's 1% rows (the README's table; the released encoder by name, as v4's step 32; one thread beside step 39)
+V5="gmml@gmml-vit-tiny16-cxr128-v5:5e-4:0.75"
+$STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V5 --out $R/classification_v5/f1
+# 39. The scaling table's next row: stage 14, a warm restart from stage 13 (one thread beside step 37, frozen worktree
+#     at db84ee0: python experiments/release/stage_state.py restore experiments/release/stages/stage13 \
+#     /work/runs/stage14_init.pt; STAGE_INIT=/work/runs/stage14_init.pt STAGE_RUN=/work/runs/gmml_stage14 \
+#     SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 140),
+#     saved with stage_state.py save /work/runs/gmml_stage14/models/model.pt experiments/release/stages/stage14 (a
+#     delta from v5); its seed 0 at 10% labels the session it ended, seeds 1-2 and the rest of stage_rows after
+stage_rows 14
