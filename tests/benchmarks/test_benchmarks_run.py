@@ -1,6 +1,6 @@
 """The benchmark scripts still run against the library, at a tiny size (their figures come from full runs:
 ``benchmarks/results``). A script nobody runs falls behind a changed signature unseen: ``experiments/drift_study.py``
-did. Figures are checked for sense (finite, positive), never for speed."""
+did. Figures are checked for sense (finite, non-negative), never for speed."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def run_script(script: str, *args: str) -> str:
 
 
 def table_row(output: str, prefix: str) -> list[float]:
-    """The numbers of the Markdown table row starting with ``prefix``, each checked finite and positive."""
+    """The numbers of the Markdown table row starting with ``prefix``, each checked finite and non-negative."""
     row = next((line for line in output.splitlines() if line.startswith(prefix)), None)
     assert row is not None, f"no row {prefix!r} in:\n{output}"
     cells = [c.strip().replace(",", "").rstrip("x%") for c in row[len(prefix) :].strip("|").split("|")]
