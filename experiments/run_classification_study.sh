@@ -411,5 +411,6 @@ $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V5 --out $R/cla
 #     /work/runs/stage14_init.pt; STAGE_INIT=/work/runs/stage14_init.pt STAGE_RUN=/work/runs/gmml_stage14 \
 #     SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 140),
 #     saved with stage_state.py save /work/runs/gmml_stage14/models/model.pt experiments/release/stages/stage14 (a
-#     delta from v5); its seed 0 at 10% labels the session it ended, seeds 1-2 and the rest of stage_rows after
+#     delta from v5); its 10% seeds once the pretraining had ended (seed 0 alone, then 1 and 2 on the two threads):
+#     level with v5 on the selection metric (0.919 vs 0.920), not a release candidate
 stage_rows 14
