@@ -393,7 +393,9 @@ done
 #     /work/runs/stage13_init.pt; STAGE_INIT=/work/runs/stage13_init.pt STAGE_RUN=/work/runs/gmml_stage13 \
 #     SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 130),
 #     saved with stage_state.py save /work/runs/gmml_stage13/models/model.pt experiments/release/stages/stage13
-#     (a delta from v4); its 10% seeds two at a time on the two threads once the pretraining had ended
+#     (a delta from v4; since v5 its file is in git at db84ee0, with v4's weights it is restored onto: git show
+#     db84ee0:experiments/release/stages/stage13.pt.xz > ..., and restore_command('gmml-vit-tiny16-cxr128-v4')); its
+#     10% seeds two at a time on the two threads once the pretraining had ended
 stage_rows 13
 # stage 13's 100% rows (seeds 0 and 1 side by side on the two threads, then seed 2 alone with OMP_NUM_THREADS=2):
 # 0.9714 vs v4's 0.9708 on the selection metric, a release candidate
