@@ -20,7 +20,8 @@ recipe gets the same data, epochs, batch size, augmentation, schedule and seeds;
 head's learning rate, ``LAYER_DECAY`` the layer-wise decay of the ViT encoder (1: none), ``DROP_PATH``
 the ViT's stochastic depth (the bundle's ``drop_path``; 0 when left out); ``+strongaug`` adds the bundle's
 ``configs/strong_augmentation.json`` (RandAugment-like intensity operations and a small affine), ``+ema`` its
-``configs/ema.json`` (an EMA of the weights, validated and kept). Writes
+``configs/ema.json`` (an EMA of the weights, validated and kept), ``+smooth`` its ``configs/label_smoothing.json``
+(cross-entropy with label smoothing 0.1). Writes
 ``runs.csv`` (one row per run), ``summary.md`` (mean ± std over seeds) and ``summary.png``.
 
     python experiments/pretrain_vs_scratch.py --recipes R... --summarise A/runs.csv B/runs.csv --out DIR
@@ -53,7 +54,7 @@ NORMAL = CLASSES.index("normal")
 CNNS = ("resnet18", "densenet121")
 TEXT_COLUMNS = ("init", "recipe")
 # recipe options: the classification bundle's config files each adds to train.json
-RECIPE_OPTIONS = {"strongaug": "strong_augmentation.json", "ema": "ema.json"}
+RECIPE_OPTIONS = {"strongaug": "strong_augmentation.json", "ema": "ema.json", "smooth": "label_smoothing.json"}
 
 
 def parse_recipe(spec: str) -> dict:

@@ -54,6 +54,10 @@ def test_recipes_parse_and_reject_unknown_inits(study):
     strong = study.parse_recipe("resnet18:1e-3:1+strongaug+ema")
     assert strong["configs"] == ["strong_augmentation.json", "ema.json"] and strong["lr"] == 1e-3
     assert all((BUNDLES / "spcxr_cxr_classification" / "configs" / c).is_file() for c in strong["configs"])
+    smooth = study.parse_recipe("gmml:5e-4:0.75+smooth")["configs"]
+    assert (
+        smooth == ["label_smoothing.json"] and (BUNDLES / "spcxr_cxr_classification" / "configs" / smooth[0]).is_file()
+    )
     with pytest.raises(ValueError, match="unknown option"):
         study.parse_recipe("gmml:5e-4:0.75+mixup")
     named = study.parse_recipe("gmml@gmml-vit-tiny16-cxr128:1e-3:0.9")
