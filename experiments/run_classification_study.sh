@@ -416,3 +416,26 @@ $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V5 --out $R/cla
 #     delta from v5); its 10% seeds once the pretraining had ended (seed 0 alone, then 1 and 2 on the two threads):
 #     level with v5 on the selection metric (0.919 vs 0.920), not a release candidate
 stage_rows 14
+# 40. The anchors' label smoothing (configs/label_smoothing.json, 0.1; DeiT / BEiT / MAE fine-tune with it) on v5
+#     (runs/stage13.pt as restored by stage_rows 13), 10% labels, 3 seeds, against stage 13's rows (step 36) with the
+#     same seeds (one thread beside the stage-15 pretraining, frozen worktree): lower on the selection metric on every
+#     seed (0.915 vs 0.920), not adopted
+for seed in 0 1 2; do
+    $STUDY --work runs/study_smooth --pretrained runs/stage13.pt --fractions 0.1 --seeds $seed --min-steps 300 \
+        --recipes gmml:5e-4:0.75+smooth --out $R/recipe_v5_smooth/f10_s$seed
+done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 gmml:5e-4:0.75+smooth --pretrained runs/stage13.pt \
+    --out $R/recipe_v5_smooth --summarise $R/scaling/stage13_f10_s*/runs.csv $R/recipe_v5_smooth/f10_s*/runs.csv
+# 41. A lighter layer decay on v5 (0.85; v2's 0.55 / 0.65 / 0.75 was monotone towards the lighter one, step 16), 10%
+#     labels, 3 seeds, against the same stage-13 rows (one thread beside the stage-15 pretraining, frozen worktree):
+#     higher on the selection metric (0.923 vs 0.920; seeds -0.004 / +0.010 / +0.001), val and pediatric too
+for seed in 0 1 2; do
+    $STUDY --work runs/study_ld085 --pretrained runs/stage13.pt --fractions 0.1 --seeds $seed --min-steps 300 \
+        --recipes gmml:5e-4:0.85 --out $R/recipe_v5_ld085/f10_s$seed
+done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 gmml:5e-4:0.85 --pretrained runs/stage13.pt \
+    --out $R/recipe_v5_ld085/f10 --summarise $R/scaling/stage13_f10_s*/runs.csv $R/recipe_v5_ld085/f10_s*/runs.csv
+for seed in 0 1 2; do
+    spcxr compare $R/recipe_v5_ld085/f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.85_pediatric.csv.gz \
+        $R/scaling/stage13_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.75_pediatric.csv.gz
+done
