@@ -463,3 +463,11 @@ done
 python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 gmml:5e-4:0.75 resnet18:1e-3:1 scratch:5e-4:0.75 \
     --pretrained runs/stage13.pt --out $LR/v5_ld085 --summarise $LR/f100_s*_gmml_v5_ld085/runs.csv \
     $LR/f100_s*_gmml_v5/runs.csv $LR/f100_s*_resnet18/runs.csv $LR/f100_s*_scratch/runs.csv
+# 43. The scaling table's next row: stage 15, a warm restart from stage 14 (one thread beside steps 40-42, frozen
+#     worktree at c09848b: python experiments/release/stage_state.py restore experiments/release/stages/stage14 \
+#     /work/runs/stage15_init.pt; STAGE_INIT=/work/runs/stage15_init.pt STAGE_RUN=/work/runs/gmml_stage15 \
+#     SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 125),
+#     saved with stage_state.py save /work/runs/gmml_stage15/models/model.pt experiments/release/stages/stage15 (a
+#     delta from v5; since then stage 14's file is in git at 9bbe9d7); its 10% seeds one after another on one thread
+#     beside step 42: level with v5 on the selection metric (0.9199 vs 0.9201), val 0.800, not a release candidate
+stage_rows 15
