@@ -471,3 +471,11 @@ python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 gmml:5e-4:0.7
 #     delta from v5; since then stage 14's file is in git at 9bbe9d7); its 10% seeds one after another on one thread
 #     beside step 42: level with v5 on the selection metric (0.9199 vs 0.9201), val 0.800, not a release candidate
 stage_rows 15
+# 44. Stage 15 with the adopted layer decay 0.85 at 10% labels, 3 seeds (one thread beside step 42), against v5's
+#     rows with 0.85 (step 41): the release comparison under the recipe the bundle now uses
+for seed in 0 1 2; do
+    $STUDY --work runs/study_stage15_ld085 --pretrained runs/stage15.pt --fractions 0.1 --seeds $seed --min-steps 300 \
+        --recipes gmml:5e-4:0.85 --out $R/scaling/stage15_ld085_f10_s$seed
+done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 --pretrained runs/stage15.pt \
+    --out $R/scaling/stage15_ld085_f10 --summarise $R/scaling/stage15_ld085_f10_s*/runs.csv
