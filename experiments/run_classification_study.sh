@@ -454,9 +454,9 @@ for seed in 0 1 2; do
     done
 done
 # 42. Layer decay 0.85's 30-epoch rows at 100% labels (v5; seed 0 beside the stage-15 pretraining, seed 1 after it
-#     beside step 44; seed 2 not yet run, nor the summary), against v5's, the ResNet-18's and scratch's 30-epoch rows:
-#     its lead is gone at 30 epochs (seeds 0 / 1: internal AUC 0.977 / 0.972 vs 0.976 / 0.975, val 0.871 / 0.886 vs
-#     0.889 / 0.884), the bundle keeps 0.75
+#     beside step 44, seed 2 the session after beside the stage-16 pretraining), against v5's, the ResNet-18's and
+#     scratch's 30-epoch rows: its 10-epoch lead is gone at 30 epochs (internal AUC 0.9740 vs 0.9731, level within a
+#     seed's spread; val 0.879 vs 0.886, pediatric 0.930 vs 0.926), the bundle keeps 0.75
 for seed in 0 1 2; do
     python experiments/pretrain_vs_scratch.py --work runs/study_long_ld085 --pretrained runs/stage13.pt --fractions 1.0 \
         --epochs 30 --seeds $seed --recipes gmml:5e-4:0.85 --out $LR/f100_s${seed}_gmml_v5_ld085
