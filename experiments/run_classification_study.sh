@@ -480,3 +480,17 @@ for seed in 0 1 2; do
 done
 python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 --pretrained runs/stage15.pt \
     --out $R/scaling/stage15_ld085_f10 --summarise $R/scaling/stage15_ld085_f10_s*/runs.csv
+# 45. Stage 15 with layer decay 0.85 at 100% labels, 10 epochs (the bundle's configs/short_schedule.json), 3 seeds
+#     (one thread beside the stage-16 pretraining, frozen worktree), against v5's rows with 0.85 (step 41): level on
+#     the selection metric (0.9749 vs 0.9753, one seed of three higher), val 0.898 ± 0.013 (0.892; paired +0.005 /
+#     +0.022 / -0.011), pediatric 0.933 (0.939); not a release candidate
+for seed in 0 1 2; do
+    $STUDY --work runs/study_stage15_ld085_f100 --pretrained runs/stage15.pt --fractions 1.0 --seeds $seed --epochs 10 \
+        --recipes gmml:5e-4:0.85 --out $R/scaling/stage15_ld085_f100_s$seed
+done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 --pretrained runs/stage15.pt \
+    --out $R/scaling/stage15_ld085_f100 --summarise $R/scaling/stage15_ld085_f100_s*/runs.csv
+for seed in 0 1 2; do
+    spcxr compare $R/scaling/stage15_ld085_f100_s$seed/predictions/f1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz \
+        $R/recipe_v5_ld085/f100_s$seed/predictions/f1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz
+done
