@@ -494,3 +494,13 @@ for seed in 0 1 2; do
     spcxr compare $R/scaling/stage15_ld085_f100_s$seed/predictions/f1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz \
         $R/recipe_v5_ld085/f100_s$seed/predictions/f1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz
 done
+# 46. Layer decay 0.9 on v5 at 10% labels, 3 seeds (the 0.75 -> 0.85 trend's end; one thread beside the stage-16
+#     pretraining, frozen worktree), against the same stage-13 and 0.85 rows: the selection metric back to 0.75's
+#     (0.920 vs 0.923 with 0.85, lower on every seed), val 0.790, pediatric 0.915: 0.85 stays the lighter decay
+for seed in 0 1 2; do
+    $STUDY --work runs/study_ld09 --pretrained runs/stage13.pt --fractions 0.1 --seeds $seed --min-steps 300 \
+        --recipes gmml:5e-4:0.9 --out $R/recipe_v5_ld09/f10_s$seed
+done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 gmml:5e-4:0.85 gmml:5e-4:0.9 --pretrained runs/stage13.pt \
+    --out $R/recipe_v5_ld09/f10 --summarise $R/scaling/stage13_f10_s*/runs.csv $R/recipe_v5_ld085/f10_s*/runs.csv \
+    $R/recipe_v5_ld09/f10_s*/runs.csv
