@@ -18,7 +18,7 @@
 #       made encoder v3): a warm restart from the latest stage's weights (STAGE_INIT: a release name or a
 #       checkpoint; default v2, where stage 5 started: its weights are in the git history since v3) on the same
 #       12,127 images, same recipe as stage 4, run folder gmml_stage5 (STAGE_RUN overrides it for stage 6, 7, ...);
-#       fit it to the session with --max_minutes
+#       fit it to the session with --max_minutes; STAGE_LR sets the base lr (default 0.002: peak 5e-4 at batch 64)
 # SPCXR_DATA: the data root (default ../shared/data); SPCXR_RUNS: where the run folders go (experiments/runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,7 +38,7 @@ case "$STAGE" in
        LR=0.002; WARMUP=1; THREADS=1; BATCH=64; EXTRA=("${@:3}")
        DATASET="['$DATA/covid-qu-ex/train','$DATA/covid-radiography-pool']" ;;
     5) RUN="${STAGE_RUN:-$RUNS/gmml_stage5}"; INIT="${STAGE_INIT:-gmml-vit-tiny16-cxr128-v2}"
-       EPOCHS="${2:?stage 5 needs EPOCHS}"; LR=0.002; WARMUP=1; THREADS=1; BATCH=64; EXTRA=("${@:3}")
+       EPOCHS="${2:?stage 5 needs EPOCHS}"; LR="${STAGE_LR:-0.002}"; WARMUP=1; THREADS=1; BATCH=64; EXTRA=("${@:3}")
        DATASET="['$DATA/covid-qu-ex/train','$DATA/covid-radiography-pool']" ;;
     *) echo "stage must be 1, 2, 3, 4 or 5, got '$STAGE'" >&2; exit 2 ;;
 esac
