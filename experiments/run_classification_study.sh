@@ -504,3 +504,12 @@ done
 python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 gmml:5e-4:0.85 gmml:5e-4:0.9 --pretrained runs/stage13.pt \
     --out $R/recipe_v5_ld09/f10 --summarise $R/scaling/stage13_f10_s*/runs.csv $R/recipe_v5_ld085/f10_s*/runs.csv \
     $R/recipe_v5_ld09/f10_s*/runs.csv
+# 47. The scaling table's next row: stage 16, a warm restart from stage 15 (one thread beside steps 42, 45 and 46,
+#     frozen worktree at 2fe975f: python experiments/release/stage_state.py restore experiments/release/stages/stage15 \
+#     /work/runs/stage16_init.pt; STAGE_INIT=/work/runs/stage16_init.pt STAGE_RUN=/work/runs/gmml_stage16 \
+#     SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 110),
+#     saved with stage_state.py save /work/runs/gmml_stage16/models/model.pt experiments/release/stages/stage16 (a
+#     delta from v5; since then stage 15's file is in git at 3cc4ceb); its 10% seeds on the two threads once the
+#     pretraining had ended (seeds 0 and 1 side by side, then seed 2 beside the frozen probe): below v5 on the
+#     selection metric (0.919 vs 0.920), val 0.792, not a release candidate
+stage_rows 16
