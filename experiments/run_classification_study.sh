@@ -513,3 +513,16 @@ python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 gmml:5e-4:0.8
 #     pretraining had ended (seeds 0 and 1 side by side, then seed 2 beside the frozen probe): below v5 on the
 #     selection metric (0.919 vs 0.920), val 0.792, not a release candidate
 stage_rows 16
+# 48. Stage 16 with layer decay 0.85 at 10% labels, 3 seeds (one thread beside the stage-17 pretraining), against v5's
+#     rows with 0.85 (step 41): level on the selection metric (0.922 vs 0.923, one seed of three higher), val 0.812 ±
+#     0.005 (v5 0.794; paired +0.023 / +0.024 / +0.008, McNemar p = 0.053 / 0.080 / 0.58), pediatric 0.897 (0.905)
+for seed in 0 1 2; do
+    $STUDY --work runs/study_stage16_ld085 --pretrained runs/stage16.pt --fractions 0.1 --seeds $seed --min-steps 300 \
+        --recipes gmml:5e-4:0.85 --out $R/scaling/stage16_ld085_f10_s$seed
+done
+python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 --pretrained runs/stage16.pt \
+    --out $R/scaling/stage16_ld085_f10 --summarise $R/scaling/stage16_ld085_f10_s*/runs.csv
+for seed in 0 1 2; do
+    spcxr compare $R/scaling/stage16_ld085_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz \
+        $R/recipe_v5_ld085/f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz
+done
