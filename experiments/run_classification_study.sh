@@ -472,28 +472,31 @@ python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 gmml:5e-4:0.7
 #     delta from v5; since then stage 14's file is in git at 9bbe9d7); its 10% seeds one after another on one thread
 #     beside step 42: level with v5 on the selection metric (0.9199 vs 0.9201), val 0.800, not a release candidate
 stage_rows 15
+# A stage's rows with layer decay 0.85, 3 seeds, against v5's rows with 0.85 (step 41), paired on COVID-QU-Ex val:
+# at 10% labels (the study's 300-step floor) or at 100% (10 epochs: the bundle's configs/short_schedule.json)
+stage_ld085_rows() {
+    local stage=$1 labels=$2 pt=runs/stage$1.pt fraction=1.0 tag=f1 schedule="--epochs 10"
+    if [ "$labels" = 10 ]; then fraction=0.1; tag=f0.1; schedule="--min-steps 300"; fi
+    local rows=$R/scaling/stage${stage}_ld085_f$labels
+    for seed in 0 1 2; do
+        $STUDY --work runs/study_stage${stage}_ld085_f$labels --pretrained $pt --fractions $fraction --seeds $seed \
+            $schedule --recipes gmml:5e-4:0.85 --out ${rows}_s$seed
+    done
+    python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 --pretrained $pt --out $rows \
+        --summarise ${rows}_s*/runs.csv
+    for seed in 0 1 2; do
+        spcxr compare ${rows}_s$seed/predictions/${tag}_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz \
+            $R/recipe_v5_ld085/f${labels}_s$seed/predictions/${tag}_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz
+    done
+}
 # 44. Stage 15 with layer decay 0.85 at 10% labels, 3 seeds (one thread beside step 42), against v5's rows with 0.85
 #     (step 41): level on the selection metric (0.922 vs 0.923), val 0.807
-for seed in 0 1 2; do
-    $STUDY --work runs/study_stage15_ld085 --pretrained runs/stage15.pt --fractions 0.1 --seeds $seed --min-steps 300 \
-        --recipes gmml:5e-4:0.85 --out $R/scaling/stage15_ld085_f10_s$seed
-done
-python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 --pretrained runs/stage15.pt \
-    --out $R/scaling/stage15_ld085_f10 --summarise $R/scaling/stage15_ld085_f10_s*/runs.csv
+stage_ld085_rows 15 10
 # 45. Stage 15 with layer decay 0.85 at 100% labels, 10 epochs (the bundle's configs/short_schedule.json), 3 seeds
 #     (one thread beside the stage-16 pretraining, frozen worktree), against v5's rows with 0.85 (step 41): level on
 #     the selection metric (0.9749 vs 0.9753, one seed of three higher), val 0.898 ± 0.013 (0.892; paired +0.005 /
 #     +0.022 / -0.011), pediatric 0.933 (0.939); not a release candidate
-for seed in 0 1 2; do
-    $STUDY --work runs/study_stage15_ld085_f100 --pretrained runs/stage15.pt --fractions 1.0 --seeds $seed --epochs 10 \
-        --recipes gmml:5e-4:0.85 --out $R/scaling/stage15_ld085_f100_s$seed
-done
-python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 --pretrained runs/stage15.pt \
-    --out $R/scaling/stage15_ld085_f100 --summarise $R/scaling/stage15_ld085_f100_s*/runs.csv
-for seed in 0 1 2; do
-    spcxr compare $R/scaling/stage15_ld085_f100_s$seed/predictions/f1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz \
-        $R/recipe_v5_ld085/f100_s$seed/predictions/f1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz
-done
+stage_ld085_rows 15 100
 # 46. Layer decay 0.9 on v5 at 10% labels, 3 seeds (the 0.75 -> 0.85 trend's end; one thread beside the stage-16
 #     pretraining, frozen worktree), against the same stage-13 and 0.85 rows: the selection metric back to 0.75's
 #     (0.920 vs 0.923 with 0.85, lower on every seed), val 0.790, pediatric 0.915: 0.85 stays the lighter decay
@@ -516,13 +519,4 @@ stage_rows 16
 # 48. Stage 16 with layer decay 0.85 at 10% labels, 3 seeds (one thread beside the stage-17 pretraining), against v5's
 #     rows with 0.85 (step 41): level on the selection metric (0.922 vs 0.923, one seed of three higher), val 0.812 ±
 #     0.005 (v5 0.794; paired +0.023 / +0.024 / +0.008, McNemar p = 0.053 / 0.080 / 0.58), pediatric 0.897 (0.905)
-for seed in 0 1 2; do
-    $STUDY --work runs/study_stage16_ld085 --pretrained runs/stage16.pt --fractions 0.1 --seeds $seed --min-steps 300 \
-        --recipes gmml:5e-4:0.85 --out $R/scaling/stage16_ld085_f10_s$seed
-done
-python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.85 --pretrained runs/stage16.pt \
-    --out $R/scaling/stage16_ld085_f10 --summarise $R/scaling/stage16_ld085_f10_s*/runs.csv
-for seed in 0 1 2; do
-    spcxr compare $R/scaling/stage16_ld085_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz \
-        $R/recipe_v5_ld085/f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.85_covid_val.csv.gz
-done
+stage_ld085_rows 16 10
