@@ -517,6 +517,7 @@ python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 gmml:5e-4:0.8
 #     selection metric (0.919 vs 0.920), val 0.792, not a release candidate
 stage_rows 16
 # 48. Stage 16 with layer decay 0.85 at 10% labels, 3 seeds (one thread beside the low-lr restart from stage 16,
-#     not kept: stages/stage16_lowlr_restart.md), against v5's rows with 0.85 (step 41): level on the selection metric (0.922 vs 0.923, one seed of three higher), val 0.812 ±
-#     0.005 (v5 0.794; paired +0.023 / +0.024 / +0.008, McNemar p = 0.053 / 0.080 / 0.58), pediatric 0.897 (0.905)
+#     not kept: stages/stage16_lowlr_restart.md), against v5's rows with 0.85 (step 41): level on the selection
+#     metric (0.922 vs 0.923, one seed of three higher), val 0.812 ± 0.005 (v5 0.794; paired +0.023 / +0.024 / +0.008,
+#     McNemar p = 0.053 / 0.080 / 0.58), pediatric 0.897 (0.905)
 stage_ld085_rows 16 10
