@@ -521,3 +521,9 @@ stage_rows 16
 #     metric (0.922 vs 0.923, one seed of three higher), val 0.812 ± 0.005 (v5 0.794; paired +0.023 / +0.024 / +0.008,
 #     McNemar p = 0.053 / 0.080 / 0.58), pediatric 0.897 (0.905)
 stage_ld085_rows 16 10
+# 49. Stage 16 with layer decay 0.85 at 100% labels, 10 epochs (configs/short_schedule.json), 3 seeds (one thread
+#     beside the stage-17 pretraining, frozen worktree), against v5's rows with 0.85 (step 41): level on the selection
+#     metric (0.9746 vs 0.9753, one seed of three higher), val 0.898 ± 0.011 (v5 0.892; paired +0.010 / +0.009 /
+#     0.000, McNemar p = 0.23 / 0.35 / 1), pediatric 0.941 ± 0.007 (0.939): the first row at both 100%-label targets
+#     (0.896 / 0.940), in 10 epochs, from an unreleased stage
+stage_ld085_rows 16 100
