@@ -18,7 +18,11 @@ reconstruction figure (the GMML bundle's ``evaluating``; without it the release 
 
 The study's rows for a release are measured after it is exported: they go in
 ``experiments/release/measured/<file stem>.md`` (or ``--measured``), which the card includes, so exporting again
-rewrites the card without losing them.
+rewrites the card without losing them. Rows added to that file later reach the card without the weights:
+
+    python experiments/release/export_encoder.py --card-only --name gmml-vit-tiny16-cxr128-v5
+
+rewrites only the card, from the release's committed record and its measured rows (weights and record untouched).
 """
 
 from __future__ import annotations
@@ -113,7 +117,7 @@ def stage_curves(runs: list[Path], numbers: list[int] | None = None, offset: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "runs", type=Path, nargs="+", help="bundle_root (or stage record .json) of each pretraining stage, in order"
+        "runs", type=Path, nargs="*", help="bundle_root (or stage record .json) of each pretraining stage, in order"
     )
     parser.add_argument(
         "--checkpoint",
@@ -155,16 +159,28 @@ def main() -> None:
         help="the study's rows for this release, a markdown paragraph for its card's 'What it does downstream' "
         "(default experiments/release/measured/<file stem>.md where it exists)",
     )
+    parser.add_argument(
+        "--card-only",
+        action="store_true",
+        help="rewrite only --name's card from its committed record and measured rows (no runs, no weights)",
+    )
     args = parser.parse_args()
 
     entry = RELEASED[args.name]
+    if args.measured and not args.measured.is_file():
+        parser.error(f"--measured {args.measured}: no such file")  # before anything is written
+    if args.card_only:
+        if args.runs or args.weights or args.figure:
+            parser.error("--card-only rewrites the card from the committed record: no runs, --weights or --figure")
+        rewrite_card(args.name, args.measured)
+        return
+    if not args.runs:
+        parser.error("name the pretraining runs (or stage records) to release, or pass --card-only")
     last = args.runs[-1]
     if args.weights is None and last.suffix == ".json":
         parser.error(f"{last} is a stage record: --weights must name its restored weights")
     if args.figure and not args.figure.is_file():
-        parser.error(f"--figure {args.figure}: no such file")  # before anything is written
-    if args.measured and not args.measured.is_file():
-        parser.error(f"--measured {args.measured}: no such file")
+        parser.error(f"--figure {args.figure}: no such file")
     measured = args.measured or MEASURED / (Path(entry["file"]).stem + ".md")
     weights = args.weights or last / "models" / args.checkpoint
     state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -247,6 +263,17 @@ DATA_V2 = """- Pretrained without labels on **12,127 CXRs**: the 3,728 images of
   128-px JPEG; every near-duplicate of COVID-QU-Ex train and val, of the pediatric set and of a further
   held-out test set removed), of which the bundle held out 10% of the patients to measure the masked L1.
   **Never seen**: COVID-QU-Ex's val split and the pediatric (Kermany) set, on which the study evaluates."""
+
+
+def rewrite_card(name: str, measured: Path | None = None) -> None:
+    """Rewrite release ``name``'s card from its committed record (``<file stem>.json`` beside the weights) and its
+    measured rows (``measured`` or ``MEASURED/<file stem>.md``), as a full re-export would, without its weights."""
+    stem = Path(RELEASED[name]["file"]).stem
+    record_path = HERE / f"{stem}.json"
+    if not record_path.is_file():
+        raise SystemExit(f"{record_path}: no record of release {name!r} to rewrite its card from")
+    measured = measured or MEASURED / f"{stem}.md"
+    write_model_card(json.loads(record_path.read_text()), measured.read_text() if measured.is_file() else None)
 
 
 def write_model_card(record: dict, measured: str | None = None) -> None:

@@ -136,3 +136,43 @@ def test_each_release_s_card_carries_its_measured_rows(export):
     for measured in files:
         name = next(n for n, e in export.RELEASED.items() if e["file"].removesuffix(".pt") == measured.stem)
         assert measured.read_text().strip() in (HERE / export.RELEASED[name]["card"]).read_text(), measured
+
+
+def test_card_only_adds_later_rows_without_touching_weights_or_record(export, tmp_path, monkeypatch, capsys):
+    """Rows measured after a release reach its card from the committed record alone: the same card a full
+    re-export writes, the weights and the record byte for byte as they were."""
+    run = fake_run(tmp_path / "gmml_release", [0.5, 0.4], {2: 0.7}, best=2, weights={"w": torch.ones(2)})
+    out = tmp_path / "pretrained"
+    out.mkdir()
+    monkeypatch.setattr(export, "HERE", out)
+    monkeypatch.setattr(export, "MEASURED", tmp_path / "measured")
+    (tmp_path / "measured").mkdir()
+    rows = tmp_path / "measured" / "gmml_vit_tiny16_cxr128.md"
+    rows.write_text("Measured for this release: val 0.123.\n")
+    name = ["--name", "gmml-vit-tiny16-cxr128"]
+    monkeypatch.setattr(sys, "argv", ["export_encoder.py", str(run), *name])
+    export.main()
+    kept = {f: (out / f).read_bytes() for f in ("gmml_vit_tiny16_cxr128.pt", "gmml_vit_tiny16_cxr128.json")}
+
+    rows.write_text("Measured for this release: val 0.123. Segmentation: Dice 0.948.\n")
+    monkeypatch.setattr(sys, "argv", ["export_encoder.py", "--card-only", *name])
+    export.main()
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "val 0.123. Segmentation: Dice 0.948.\n\nRead both" in card
+    assert all((out / f).read_bytes() == data for f, data in kept.items())
+    monkeypatch.setattr(sys, "argv", ["export_encoder.py", str(run), *name])
+    export.main()
+    assert (out / "MODEL_CARD.md").read_text() == card  # what a full re-export writes
+
+    for argv in ([str(run), "--card-only"], ["--card-only", "--measured", str(tmp_path / "missing.md")], []):
+        monkeypatch.setattr(sys, "argv", ["export_encoder.py", *argv, *name])
+        with pytest.raises(SystemExit):
+            export.main()
+    err = capsys.readouterr().err
+    assert "no runs, --weights or --figure" in err
+    assert "missing.md: no such file" in err and "or pass --card-only" in err
+
+    (out / "gmml_vit_tiny16_cxr128.json").unlink()
+    monkeypatch.setattr(sys, "argv", ["export_encoder.py", "--card-only", *name])
+    with pytest.raises(SystemExit, match="no record of release 'gmml-vit-tiny16-cxr128'"):
+        export.main()
