@@ -527,3 +527,9 @@ stage_ld085_rows 16 10
 #     0.000, McNemar p = 0.23 / 0.35 / 1), pediatric 0.941 ± 0.007 (0.939): the first row at both 100%-label targets
 #     (0.896 / 0.940), in 10 epochs, from an unreleased stage
 stage_ld085_rows 16 100
+# 50. Stage 16 at 100% labels with the bundle's default schedule (30 epochs, layer decay 0.75; the 100%-label
+#     targets' own), seed 0 (one thread beside the stage-17 pretraining, frozen worktree; seed 1 was stopped for
+#     stage 17's rows), against v5's seed 0 (step 37): internal AUC 0.978 (0.976), val 0.885 (0.889), pediatric 0.935
+#     (0.921)
+python experiments/pretrain_vs_scratch.py --work runs/study_long_stage16 --pretrained runs/stage16.pt --fractions 1.0 \
+    --epochs 30 --seeds 0 --recipes gmml:5e-4:0.75 --out $LR/f100_s0_gmml_stage16
