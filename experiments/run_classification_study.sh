@@ -533,3 +533,17 @@ stage_ld085_rows 16 100
 #     (0.921)
 python experiments/pretrain_vs_scratch.py --work runs/study_long_stage16 --pretrained runs/stage16.pt --fractions 1.0 \
     --epochs 30 --seeds 0 --recipes gmml:5e-4:0.75 --out $LR/f100_s0_gmml_stage16
+# 51. The scaling table's next row: stage 17, a warm restart from stage 16 with the whole 40-epoch schedule (one
+#     thread beside steps 49 and 50 and the segmentation rows of v5, frozen worktree at cce4a84:
+#     python experiments/release/stage_state.py restore experiments/release/stages/stage16 /work/runs/stage17_init.pt;
+#     STAGE_INIT=/work/runs/stage17_init.pt STAGE_RUN=/work/runs/gmml_stage17 SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 \
+#     bash experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 112), saved with stage_state.py save
+#     /work/runs/gmml_stage17/models/model.pt experiments/release/stages/stage17 (a delta from v5; since then stage
+#     16's file is in git at 3ac6e1f); its 10% seeds on one thread beside its 100% rows: above v5 on the selection
+#     metric on every seed (0.926 vs 0.920), val 0.808 ± 0.003, pediatric 0.891; frozen 0.836 at block 11
+stage_rows 17
+# 52. Stage 17 with layer decay 0.85 at 10% labels, 3 seeds (one thread after its frozen probe, beside its 100%
+#     rows), against v5's rows with 0.85 (step 41): above on the selection metric on every seed (0.932 vs 0.923), val
+#     0.825 ± 0.010 (v5 0.794; paired +0.038 / +0.019 / +0.035, McNemar p = 0.0007 / 0.082 / 0.0027), pediatric 0.920
+#     ± 0.010 (0.905)
+stage_ld085_rows 17 10
