@@ -547,3 +547,8 @@ stage_rows 17
 #     0.825 ± 0.010 (v5 0.794; paired +0.038 / +0.019 / +0.035, McNemar p = 0.0007 / 0.082 / 0.0027), pediatric 0.920
 #     ± 0.010 (0.905)
 stage_ld085_rows 17 10
+# 53. Stage 17's 100% rows, 10 epochs, 3 seeds (one thread beside its 10% rows; runs/stage17.pt as restored by
+#     stage_rows 17): above v5 on the selection metric on every seed (0.9739 vs 0.9714; seeds 0.9779 / 0.9729 / 0.9708
+#     against 0.9755 / 0.9690 / 0.9697), val 0.886 ± 0.005 (0.881), pediatric 0.941 ± 0.001 (0.930): with step 51 the
+#     release rule holds at both label fractions, stage 17 is the next release's candidate
+stage_f100_rows 17
