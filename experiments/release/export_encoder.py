@@ -181,7 +181,6 @@ def main() -> None:
         parser.error(f"{last} is a stage record: --weights must name its restored weights")
     if args.figure and not args.figure.is_file():
         parser.error(f"--figure {args.figure}: no such file")
-    measured = args.measured or MEASURED / (Path(entry["file"]).stem + ".md")
     weights = args.weights or last / "models" / args.checkpoint
     state = torch.load(weights, map_location="cpu", weights_only=True)
     state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -235,7 +234,7 @@ def main() -> None:
         save_palette_png(figure, HERE / (Path(entry["file"]).stem + "_reconstruction.png"))
     else:
         print(f"no reconstruction figure {figure}: the release has none (--figure names one)", file=sys.stderr)
-    write_model_card(record, measured.read_text() if measured.is_file() else None)
+    write_model_card(record, measured_rows(args.name, args.measured))
     print(json.dumps({k: record[k] for k in ("file", "sha256", "bytes", "parameters", "chosen_epoch")}))
 
 
@@ -272,8 +271,13 @@ def rewrite_card(name: str, measured: Path | None = None) -> None:
     record_path = HERE / f"{stem}.json"
     if not record_path.is_file():
         raise SystemExit(f"{record_path}: no record of release {name!r} to rewrite its card from")
-    measured = measured or MEASURED / f"{stem}.md"
-    write_model_card(json.loads(record_path.read_text()), measured.read_text() if measured.is_file() else None)
+    write_model_card(json.loads(record_path.read_text()), measured_rows(name, measured))
+
+
+def measured_rows(name: str, measured: Path | None = None) -> str | None:
+    """The study's rows for release ``name``: ``measured``, else ``MEASURED/<file stem>.md`` where it exists."""
+    measured = measured or MEASURED / f"{Path(RELEASED[name]['file']).stem}.md"
+    return measured.read_text() if measured.is_file() else None
 
 
 def write_model_card(record: dict, measured: str | None = None) -> None:
