@@ -557,3 +557,7 @@ stage_f100_rows 17
 #     higher), val 0.901 ± 0.006 (0.892; paired +0.003 / +0.019 / +0.002, McNemar p = 0.79 / 0.022 / 0.89), pediatric
 #     0.939 ± 0.010 (0.939)
 stage_ld085_rows 17 100
+# 55. Stage 17 released as encoder v6, the default (experiments/release/export_encoder.py, docs/releases.md; since v6
+#     its delta from v5 and v5's weights are in git at f9b9aa2). v6's 30-epoch rows at 100% labels (one thread beside
+#     the stage-18 pretraining, frozen worktree); runs/stage17.pt as restored by stage_rows 17
+release_long_rows v6 runs/stage17.pt
