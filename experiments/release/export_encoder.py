@@ -317,12 +317,25 @@ def write_model_card(record: dict, measured: str | None = None) -> None:
         k=probe["k"],
         probe_tokens=_probe_tokens(record["stages"]),
         curve_table="\n".join(rows),
-        default_note="the default, also `released`" if record["name"] == DEFAULT else f"`released` is `{DEFAULT}`",
+        default_note=_default_note(record["name"]),
         data=DATA_V2 if any(s["stage"] >= 4 for s in record["stages"]) else DATA_E120,
         training_summary=_training_summary(record["stages"], max(l1)),
         measured=f"\n{measured.strip()}\n" if measured else "",
     )
     (HERE / RELEASED[record["name"]].get("card", "MODEL_CARD.md")).write_text(card)  # the first release's has no "card"
+
+
+def _default_note(name: str) -> str:
+    """The card's word on whether ``name`` is the default; a superseded release names the one after it (the
+    registry lists them oldest first) and, where its weights left the package, where they are."""
+    if name == DEFAULT:
+        return "the default, also `released`"
+    names = list(RELEASED)
+    successor = names[names.index(name) + 1].rsplit("-", 1)[-1]
+    note = f"the default until {successor}; `released` is `{DEFAULT}`"
+    if "restore" in RELEASED[name]:
+        note += "; its weights are in the git history, `restore_command`"
+    return note
 
 
 E120_EPOCHS = 120  # the epochs on COVID-QU-Ex train alone: stage 4 (v2) and every later stage continue e120

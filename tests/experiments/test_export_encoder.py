@@ -176,3 +176,24 @@ def test_card_only_adds_later_rows_without_touching_weights_or_record(export, tm
     monkeypatch.setattr(sys, "argv", ["export_encoder.py", "--card-only", *name])
     with pytest.raises(SystemExit, match="no record of release 'gmml-vit-tiny16-cxr128'"):
         export.main()
+
+
+@pytest.mark.parametrize("version", ["v3", "v4", "v5", "v6"])
+def test_committed_cards_are_what_card_only_writes(export, tmp_path, monkeypatch, version):
+    """Every card since v3 comes from its record and measured rows alone (no hand edits to lose on a rewrite); a
+    superseded release's card names the release after it and where its weights went, the default's says so."""
+    from spcxr_monai.pretrained import DEFAULT, HERE
+
+    name = f"gmml-vit-tiny16-cxr128-{version}"
+    entry = export.RELEASED[name]
+    stem = entry["file"].removesuffix(".pt")
+    (tmp_path / f"{stem}.json").write_bytes((HERE / f"{stem}.json").read_bytes())
+    monkeypatch.setattr(export, "HERE", tmp_path)
+    export.rewrite_card(name)
+    card = (tmp_path / entry["card"]).read_text()
+    assert card == (HERE / entry["card"]).read_text()
+    if name == DEFAULT:
+        assert f"`--pretrained_checkpoint {name}` (the default, also `released`)" in card
+    else:
+        after = list(export.RELEASED)[list(export.RELEASED).index(name) + 1].rsplit("-", 1)[-1]
+        assert f"(the default until {after}; `released` is `{DEFAULT}`; its weights are in the git history" in card
