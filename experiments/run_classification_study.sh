@@ -564,3 +564,7 @@ stage_ld085_rows 17 100
 #     seed 0 0.866: 65 normal images called pneumonia), pediatric 0.940 ± 0.016 (0.926): the pediatric target (0.940)
 #     met on the mean, the val one (0.896) not
 release_long_rows v6 runs/stage17.pt
+# 56. v6's 1% rows (the README's table; the released encoder by name, as v5's step 38; one thread beside stage 18's
+#     10% rows): val 0.617 ± 0.039 (v5 0.625), pediatric 0.635 ± 0.012 (0.606), internal AUC 0.771 (0.766)
+V6="gmml@gmml-vit-tiny16-cxr128-v6:5e-4:0.75"
+$STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V6 --out $R/classification_v6/f1
