@@ -568,3 +568,16 @@ release_long_rows v6 runs/stage17.pt
 #     10% rows): val 0.617 ± 0.039 (v5 0.625), pediatric 0.635 ± 0.012 (0.606), internal AUC 0.771 (0.766)
 V6="gmml@gmml-vit-tiny16-cxr128-v6:5e-4:0.75"
 $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V6 --out $R/classification_v6/f1
+# 57. The scaling table's next row: stage 18, a warm restart from stage 17 = v6 (one thread beside steps 55 and 56 and
+#     v6's segmentation rows, frozen worktree at f9b9aa2: python experiments/release/stage_state.py restore \
+#     experiments/release/stages/stage17 /work/runs/stage18_init.pt; STAGE_INIT=/work/runs/stage18_init.pt \
+#     STAGE_RUN=/work/runs/gmml_stage18 SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash \
+#     experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 120), saved with stage_state.py save
+#     /work/runs/gmml_stage18/models/model.pt experiments/release/stages/stage18 (a delta from v6); its 10% seeds (seeds
+#     0 and 1 on one thread, seed 2 on the other beside it): internal AUC 0.930 (v6 0.926; higher on two seeds, level
+#     on the third), val 0.803, pediatric 0.906; frozen 0.856 at block 9
+stage_rows 18
+for seed in 0 1 2; do  # paired with v6's (stage 17's) same seed: -0.008 / -0.014 / +0.009, McNemar p = 0.46 / 0.21 / 0.36
+    spcxr compare $R/scaling/stage18_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.75_covid_val.csv.gz \
+        $R/scaling/stage17_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.75_covid_val.csv.gz
+done
