@@ -114,23 +114,16 @@ for encoder in stage9:v3 stage10:v4; do
     python experiments/segmentation_pretrain_vs_scratch.py --pretrained $checkpoint --feature-size 32 --out ${R}_${release} \
         --summarise ${R}_${release}/f10_s*_fs32/runs.csv
 done
-# Encoder v5 (the default since it was released; its fp16 weights by name, as the bundle reads them), the same row,
-# seeds 0-2, one thread beside the stage-17 pretraining (frozen worktree): Dice 0.948 ± 0.001 (v4 0.946), each seed
-# above v4's, HD95 3.6 px, at 256 px 0.946 / 7.2 px
-for seed in 0 1 2; do
-    python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v5 \
-        --work runs/segmentation_v5_fs32 --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 \
-        --out ${R}_v5/f10_s${seed}_fs32
+# A release by name (its fp16 weights, as the bundle reads them), the same row, seeds 0-2, one thread beside a stage's
+# pretraining (frozen worktree):
+# - v5 (beside stage 17): Dice 0.948 ± 0.001 (v4 0.946), each seed above v4's, HD95 3.6 px, at 256 px 0.946 / 7.2 px
+# - v6 (beside stage 18): Dice 0.950 ± 0.001 (v5 0.948), each seed above v5's, HD95 3.4 px, at 256 px 0.948 / 6.9 px
+for release in v5 v6; do
+    for seed in 0 1 2; do
+        python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-$release \
+            --work runs/segmentation_${release}_fs32 --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 \
+            --out ${R}_$release/f10_s${seed}_fs32
+    done
+    python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-$release --feature-size 32 \
+        --out ${R}_$release --summarise ${R}_$release/f10_s*_fs32/runs.csv
 done
-python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v5 --feature-size 32 \
-    --out ${R}_v5 --summarise ${R}_v5/f10_s*_fs32/runs.csv
-# Encoder v6 (the default since it was released; its fp16 weights by name), the same row, seeds 0-2, one thread beside
-# the stage-18 pretraining (frozen worktree): Dice 0.950 ± 0.001 (v5 0.948), each seed above v5's, HD95 3.4 px, at
-# 256 px 0.948 / 6.9 px
-for seed in 0 1 2; do
-    python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v6 \
-        --work runs/segmentation_v6_fs32 --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 \
-        --out ${R}_v6/f10_s${seed}_fs32
-done
-python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-v6 --feature-size 32 \
-    --out ${R}_v6 --summarise ${R}_v6/f10_s*_fs32/runs.csv
