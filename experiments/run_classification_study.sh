@@ -581,3 +581,6 @@ for seed in 0 1 2; do  # paired with v6's (stage 17's) same seed: -0.008 / -0.01
     spcxr compare $R/scaling/stage18_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.75_covid_val.csv.gz \
         $R/scaling/stage17_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.75_covid_val.csv.gz
 done
+# 58. Stage 18's 100% rows, 10 epochs (seeds 0 and 1 side by side at the session's end; seed 2 still to run, then the
+#     summary): internal AUC 0.9771 / 0.9736 against v6's 0.9779 / 0.9729, val 0.897 / 0.893, pediatric 0.958 / 0.942
+stage_f100_rows 18
