@@ -581,6 +581,8 @@ for seed in 0 1 2; do  # paired with v6's (stage 17's) same seed: -0.008 / -0.01
     spcxr compare $R/scaling/stage18_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.75_covid_val.csv.gz \
         $R/scaling/stage17_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.75_covid_val.csv.gz
 done
-# 58. Stage 18's 100% rows, 10 epochs (seeds 0 and 1 side by side at the session's end; seed 2 still to run, then the
-#     summary): internal AUC 0.9771 / 0.9736 against v6's 0.9779 / 0.9729, val 0.897 / 0.893, pediatric 0.958 / 0.942
+# 58. Stage 18's 100% rows, 10 epochs (seeds 0 and 1 side by side; seed 2 the session after, one thread beside the
+#     stage-19 pretraining): internal AUC 0.9741 ± 0.0027 (v6 0.9739; seeds 0.9771 / 0.9736 / 0.9717 against 0.9779 /
+#     0.9729 / 0.9708: higher on two), val 0.892 ± 0.004 (0.886), pediatric 0.945 ± 0.010 (0.941): with step 57 the
+#     release rule holds at both label fractions (on the mean), stage 18 is the next release's candidate
 stage_f100_rows 18
