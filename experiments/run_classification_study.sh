@@ -586,3 +586,7 @@ done
 #     0.9729 / 0.9708: higher on two), val 0.892 ± 0.004 (0.886), pediatric 0.945 ± 0.010 (0.941): with step 57 the
 #     release rule holds at both label fractions (on the mean), stage 18 is the next release's candidate
 stage_f100_rows 18
+# 59. Stage 18 released as encoder v7, the default (experiments/release/export_encoder.py, docs/releases.md; since v7
+#     its delta from v6 and v6's weights are in git at e97e32e). v7's 30-epoch rows at 100% labels (one thread beside
+#     the stage-19 pretraining, frozen worktree); runs/stage18.pt as restored by stage_rows 18
+release_long_rows v7 runs/stage18.pt
