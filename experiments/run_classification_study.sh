@@ -588,5 +588,15 @@ done
 stage_f100_rows 18
 # 59. Stage 18 released as encoder v7, the default (experiments/release/export_encoder.py, docs/releases.md; since v7
 #     its delta from v6 and v6's weights are in git at e97e32e). v7's 30-epoch rows at 100% labels (one thread beside
-#     the stage-19 pretraining, frozen worktree); runs/stage18.pt as restored by stage_rows 18
+#     the stage-19 pretraining, frozen worktree); runs/stage18.pt as restored by stage_rows 18: internal AUC 0.974 ±
+#     0.003 (v6 0.975; seeds 0.9789 / 0.9731 / 0.9714 against 0.9798 / 0.9757 / 0.9689), val 0.895 ± 0.002 (v6 0.888 ±
+#     0.016; seeds 0.893 / 0.896 / 0.896; the ResNet-18 0.896 ± 0.004), pediatric 0.935 ± 0.005 (v6 0.940; seeds 0.928 /
+#     0.941 / 0.935): the val target (0.896) missed by 0.001 on the mean, the pediatric one (0.940) by 0.005
 release_long_rows v7 runs/stage18.pt
+for seed in 0 1 2; do  # paired with v6's same seed, val: +0.027 / -0.003 / -0.003, McNemar p = 0.0066 / 0.77 / 0.80;
+    # pediatric: -0.043 / +0.013 / +0.003, p < 0.001 / 0.049 / 0.86
+    for set in covid_val pediatric; do
+        spcxr compare $LR/f100_s${seed}_gmml_v7/predictions/f1_s${seed}_gmml_5e-4_0.75_$set.csv.gz \
+            $LR/f100_s${seed}_gmml_v6/predictions/f1_s${seed}_gmml_5e-4_0.75_$set.csv.gz
+    done
+done
