@@ -1,6 +1,6 @@
 """Fit, calibrate and measure the input gate (``spcxr check``) of the released encoder.
 
-    python experiments/calibrate_gate.py [--data ../shared/data] [--checkpoint released] [--false-alarm 0.005]
+    python experiments/calibrate_gate.py [--data ../shared/data] [--checkpoint released] [--false-alarm 0.004]
 
 - **fit** (2,000 CXRs: 1,000 of COVID-QU-Ex train, 1,000 of the unlabelled pool, seeded): the mean 32x32
   thumbnail (template) and the Ledoit-Wolf mean and covariance of the encoder's mean-pooled tokens;
@@ -102,7 +102,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=shared_data_root())
     parser.add_argument("--checkpoint", default="released")
-    parser.add_argument("--false-alarm", type=float, default=0.005)
+    # 0.004 since encoder v7: at 0.005 its thresholds flagged 2.05% of COVID-QU-Ex val, above the 2% the gate is held
+    # to (tests/test_gate.py); 0.004 flags 1.8%, and 99.5% of rotated CXRs instead of 99.8%
+    parser.add_argument("--false-alarm", type=float, default=0.004)
     parser.add_argument("--out", default=str(default_calibration()))
     parser.add_argument("--report", default=str(Path(__file__).resolve().parent / "results" / "gate.md"))
     args = parser.parse_args()
