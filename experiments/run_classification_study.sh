@@ -600,3 +600,16 @@ for seed in 0 1 2; do  # paired with v6's same seed, val: +0.027 / -0.003 / -0.0
             $LR/f100_s${seed}_gmml_v6/predictions/f1_s${seed}_gmml_5e-4_0.75_$set.csv.gz
     done
 done
+# 60. The scaling table's next row: stage 19, a warm restart from stage 18 = v7 (one thread beside steps 58-59 and v7's
+#     segmentation rows, frozen worktree at c7cad35: python experiments/release/stage_state.py restore \
+#     experiments/release/stages/stage18 /work/runs/stage19_init.pt; STAGE_INIT=/work/runs/stage19_init.pt \
+#     STAGE_RUN=/work/runs/gmml_stage19 SPCXR_RUNS=/work/runs OMP_NUM_THREADS=1 bash \
+#     experiments/release/pretrain_released_encoder.sh 5 40 --max_minutes 125), saved with stage_state.py save
+#     /work/runs/gmml_stage19/models/model.pt experiments/release/stages/stage19 (a delta from v7); its first 10% seed
+#     (one thread beside v7's 1% rows): internal AUC 0.934 (stage 18's seed 0: 0.936), val 0.822 (0.804; paired +0.017,
+#     McNemar p = 0.040), pediatric 0.883 (0.896); seeds 1 and 2 and its 100% rows next
+python experiments/release/stage_state.py restore experiments/release/stages/stage19 runs/stage19.pt
+python experiments/pretrain_vs_scratch.py --work runs/study_stage19 --pretrained runs/stage19.pt --fractions 0.1 \
+    --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage19_f10_s0
+spcxr compare $R/scaling/stage19_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
+    $R/scaling/stage18_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
