@@ -613,3 +613,8 @@ python experiments/pretrain_vs_scratch.py --work runs/study_stage19 --pretrained
     --seeds 0 --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage19_f10_s0
 spcxr compare $R/scaling/stage19_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz \
     $R/scaling/stage18_f10_s0/predictions/f0.1_s0_gmml_5e-4_0.75_covid_val.csv.gz
+# 61. v7's 1% rows (the README's table; the released encoder by name, as v6's step 56; one thread beside v7's
+#     segmentation seeds): val 0.627 ± 0.043 (v6 0.617), pediatric 0.599 ± 0.054 (0.635), internal AUC 0.768 (0.771):
+#     within the spread 29 images give
+V7="gmml@gmml-vit-tiny16-cxr128-v7:5e-4:0.75"
+$STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V7 --out $R/classification_v7/f1
