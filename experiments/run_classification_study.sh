@@ -619,3 +619,7 @@ done
 #     within the spread 29 images give
 V7="gmml@gmml-vit-tiny16-cxr128-v7:5e-4:0.75"
 $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V7 --out $R/classification_v7/f1
+# 62. Stage 19's 100% rows, 10 epochs (seeds 0 and 1 side by side at the session's end; seed 2 still to run, then the
+#     summary and the release rule): internal AUC 0.9790 / 0.9755 against v7's 0.9771 / 0.9736 (higher on both), val
+#     0.901 / 0.895 (v7 0.897 / 0.893), pediatric 0.954 / 0.944 (0.958 / 0.942)
+stage_f100_rows 19
