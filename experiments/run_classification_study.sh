@@ -619,7 +619,8 @@ done
 #     within the spread 29 images give
 V7="gmml@gmml-vit-tiny16-cxr128-v7:5e-4:0.75"
 $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V7 --out $R/classification_v7/f1
-# 62. Stage 19's 100% rows, 10 epochs (seeds 0 and 1 side by side at the session's end; seed 2 still to run, then the
-#     summary and the release rule): internal AUC 0.9790 / 0.9755 against v7's 0.9771 / 0.9736 (higher on both), val
-#     0.901 / 0.895 (v7 0.897 / 0.893), pediatric 0.954 / 0.944 (0.958 / 0.942)
+# 62. Stage 19's 100% rows, 10 epochs (seeds 0 and 1 side by side at a session's end, seed 2 the next session beside
+#     the stage-20 pretraining): internal AUC 0.9760 ± 0.0024 against v7's 0.9741 (seeds 0.9790 / 0.9755 / 0.9736 vs
+#     0.9771 / 0.9736 / 0.9717: higher on every seed), val 0.893 ± 0.007 (v7 0.892; seeds 0.901 / 0.895 / 0.884),
+#     pediatric 0.948 ± 0.004 (0.945). With step 60 (10%: 0.9304 vs 0.9301, level) the release rule holds on the mean
 stage_f100_rows 19
