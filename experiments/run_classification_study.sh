@@ -624,3 +624,6 @@ $STUDY --fractions 0.01 --seeds 0 1 2 --min-steps 300 --recipes $V7 --out $R/cla
 #     0.9771 / 0.9736 / 0.9717: higher on every seed), val 0.893 ± 0.007 (v7 0.892; seeds 0.901 / 0.895 / 0.884),
 #     pediatric 0.948 ± 0.004 (0.945). With step 60 (10%: 0.9304 vs 0.9301, level) the release rule holds on the mean
 stage_f100_rows 19
+# 63. v8's 30-epoch rows (the README's table; stage 19's float32 weights, as step 59 used stage 18's; one thread beside
+#     the stage-20 pretraining, frozen worktree at d77d6b1 with runs/stage19.pt restored while v7 was in the tree)
+release_long_rows v8 runs/stage19.pt

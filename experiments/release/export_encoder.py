@@ -20,7 +20,7 @@ The study's rows for a release are measured after it is exported: they go in
 ``experiments/release/measured/<file stem>.md`` (or ``--measured``), which the card includes, so exporting again
 rewrites the card without losing them. Rows added to that file later reach the card without the weights:
 
-    python experiments/release/export_encoder.py --card-only --name gmml-vit-tiny16-cxr128-v7
+    python experiments/release/export_encoder.py --card-only --name gmml-vit-tiny16-cxr128-v8
 
 rewrites only the card, from the release's committed record and its measured rows (weights and record untouched).
 """
