@@ -120,7 +120,9 @@ done
 # - v6 (beside stage 18): Dice 0.950 ± 0.001 (v5 0.948), each seed above v5's, HD95 3.4 px, at 256 px 0.948 / 6.9 px
 # - v7 (seed 1 beside stage 19's end, seeds 0 and 2 on the other thread): Dice 0.950 ± 0.001 (v6 0.950; each seed
 #   +0.0003 to +0.0007), HD95 3.4 px, at 256 px 0.948 / 6.9 px: level with v6
-for release in v5 v6 v7; do
+# - v8 (seed 0 beside stage 20's end, seeds 1 and 2 side by side after it): Dice 0.951 ± 0.001 (v7 0.950; each seed
+#   +0.0002 to +0.0006), HD95 3.4 px, at 256 px 0.948 / 6.8 px: level with v7
+for release in v5 v6 v7 v8; do
     for seed in 0 1 2; do
         python experiments/segmentation_pretrain_vs_scratch.py --pretrained gmml-vit-tiny16-cxr128-$release \
             --work runs/segmentation_${release}_fs32 --inits gmml --fractions 0.1 --seeds $seed --feature-size 32 \
