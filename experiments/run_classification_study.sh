@@ -644,13 +644,10 @@ done
 #     /work/runs/gmml_stage20/models/model.pt experiments/release/stages/stage20 (a delta from v8); its 10% seeds (one
 #     thread beside v8's segmentation seeds, frozen worktree at ae1daeb): internal AUC 0.932 ± 0.005 (v8 0.930; seeds
 #     0.940 / 0.929 / 0.929 against 0.934 / 0.932 / 0.926), val 0.804 ± 0.011 (0.813), pediatric 0.897 ± 0.029 (0.895);
-#     its frozen probe (the rest of stage_rows) and its 100% rows (stage_f100_rows 20) next
-python experiments/release/stage_state.py restore experiments/release/stages/stage20 runs/stage20.pt
-for seed in 0 1 2; do
-    python experiments/pretrain_vs_scratch.py --work runs/study_stage20 --pretrained runs/stage20.pt --fractions 0.1 \
-        --seeds $seed --min-steps 300 --recipes gmml:5e-4:0.75 --out $R/scaling/stage20_f10_s$seed
+#     its frozen probe (stage_rows' last command, not run yet: frozen_probe_stage20.md is still to come) and its 100%
+#     rows (stage_f100_rows 20) next
+stage_rows 20
+for seed in 0 1 2; do  # paired with stage 19's (v8's) same seed: -0.009 / -0.025 / +0.005, McNemar p = 0.34 / 0.0067 / 0.60
     spcxr compare $R/scaling/stage20_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.75_covid_val.csv.gz \
         $R/scaling/stage19_f10_s$seed/predictions/f0.1_s${seed}_gmml_5e-4_0.75_covid_val.csv.gz
 done
-python experiments/pretrain_vs_scratch.py --recipes gmml:5e-4:0.75 --pretrained runs/stage20.pt --out $R/scaling/stage20_f10 \
-    --summarise $R/scaling/stage20_f10_s*/runs.csv
